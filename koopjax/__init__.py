@@ -1,0 +1,48 @@
+"""koopjax: Koopman autoencoders in JAX.
+
+The public API: pure, jit/vmap/grad-compatible functions of arrays for fitting and
+analysing Koopman operators, SKD's spectral loss, and eigenvalue initialisation and
+penalties. Models, training, data and evaluation live in subpackages.
+"""
+
+from koopjax._src.koopman import Eigendecomposition
+from koopjax._src.koopman import eig
+from koopjax._src.koopman import fit_koopman
+from koopjax._src.koopman import koopman_gram
+from koopjax._src.koopman import modes_to_mask
+from koopjax._src.koopman import predict_one_step
+from koopjax._src.koopman import rollout
+from koopjax._src.koopman import solve_koopman
+from koopjax._src.koopman import swap
+from koopjax._src.spectral import DYNAMIC_MODES
+from koopjax._src.spectral import EIGENINIT_DISTRIBUTIONS
+from koopjax._src.spectral import EIGENLOSS_KINDS
+from koopjax._src.spectral import STATIC_MODES
+from koopjax._src.spectral import eigeninit
+from koopjax._src.spectral import eigenloss
+from koopjax._src.spectral import skd_spectral_loss
+from koopjax._src.spectral import spectral_penalty
+from koopjax._src.spectral import static_mask
+
+__version__ = "0.1.0"
+
+__all__ = (
+    "DYNAMIC_MODES",
+    "EIGENINIT_DISTRIBUTIONS",
+    "EIGENLOSS_KINDS",
+    "Eigendecomposition",
+    "STATIC_MODES",
+    "eig",
+    "eigeninit",
+    "eigenloss",
+    "fit_koopman",
+    "koopman_gram",
+    "modes_to_mask",
+    "predict_one_step",
+    "rollout",
+    "skd_spectral_loss",
+    "solve_koopman",
+    "spectral_penalty",
+    "static_mask",
+    "swap",
+)
