@@ -1,0 +1,249 @@
+"""Structured Koopman autoencoder (SKD; Berman, Naiman, Azencot, ICLR 2023).
+
+Architecture of skd-spec.md section 1.1, generalised to any power-of-two image size >= 8:
+the encoder halves the frame with stride-2 4x4 convolutions down to 4x4, a final 4x4 "valid"
+convolution (here the equivalent dense layer) maps it to k features, and an optional LSTM
+k -> k runs over frames; the decoder mirrors it. The per-frame vector entering the Koopman
+fit always has the Koopman dimension k (the reference's hidden_dim=80 / k=40 pitfall fixed).
+
+Layers followed by BatchNorm have no bias: BatchNorm subtracts the batch mean, so such a bias
+has an exact gradient of 0; in float32 it receives rounding noise that Adam normalises into
+full-size random steps (which also made N-device and 1-device runs drift apart).
+
+Model interface shared by all koopjax models (used by the one trainer):
+``init(rng, cfg) -> variables`` and
+``loss_fn(params, model_state, batch, rng, cfg) -> (loss, (metrics, new_model_state))``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, NamedTuple
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+import koopjax as kj
+from koopjax.configs import SKDConfig
+from koopjax.nn import DownConv
+from koopjax.nn import UpConv
+
+PIXEL_SCALE = 1.0 / 256.0  # the reference feeds uint8 / 256, in [0, 1)
+
+
+def _dtype(cfg: SKDConfig):
+  """Compute dtype of convolutions, dense layers and LSTMs."""
+  return {"bfloat16": jnp.bfloat16, "float64": jnp.float64}.get(cfg.precision, jnp.float32)
+
+
+def _exact_dtype(cfg: SKDConfig):
+  """Dtype of parameters, latents, the Koopman fit and the losses (never bfloat16)."""
+  return jnp.float64 if cfg.precision == "float64" else jnp.float32
+
+
+def _channels(cfg: SKDConfig) -> list[int]:
+  """Channel widths of the stride-2 stages: conv_dim · 2^i down to the 4x4 map."""
+  n_stages = int(math.log2(cfg.image_size)) - 2
+  return [cfg.conv_dim * 2**i for i in range(n_stages)]
+
+
+def _batch_norm(train: bool, cfg: SKDConfig) -> nn.BatchNorm:
+  # PyTorch's BatchNorm defaults: running stats momentum 0.1, eps 1e-5.
+  return nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
+                      dtype=_dtype(cfg), param_dtype=_exact_dtype(cfg))
+
+
+class FrameLSTM(nn.Module):
+  """A one-layer LSTM over the frame axis (a `lax.scan`): (b, T, d_in) -> (b, T, features)."""
+  features: int
+  dtype: Any = jnp.float32
+  param_dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x):
+    cell = nn.OptimizedLSTMCell(self.features, dtype=self.dtype, param_dtype=self.param_dtype)
+    return nn.RNN(cell)(x)
+
+
+class Encoder(nn.Module):
+  """Frames (b, T, H, W, C) in [0, 1) -> latents (b, T, k) (float32)."""
+  cfg: SKDConfig
+
+  @nn.compact
+  def __call__(self, x, train: bool):
+    cfg, dtype, exact = self.cfg, _dtype(self.cfg), _exact_dtype(self.cfg)
+    layer = dict(dtype=dtype, param_dtype=exact)
+    b, t = x.shape[:2]
+    h = x.reshape((b * t,) + x.shape[2:]).astype(dtype)
+    for features in _channels(cfg):
+      h = DownConv(features, impl=cfg.conv_impl, use_bias=False, **layer)(h)
+      h = nn.leaky_relu(_batch_norm(train, cfg)(h), 0.2)
+    # 4x4 "valid" convolution to a 1x1 map = a dense layer on the flattened 4x4 map.
+    h = nn.Dense(cfg.k, use_bias=False, **layer)(h.reshape((b * t, -1)))
+    z = jnp.tanh(_batch_norm(train, cfg)(h)).reshape((b, t, cfg.k))
+    if cfg.encoder_lstm:
+      z = FrameLSTM(cfg.k, **layer)(z)
+    return z.astype(exact)
+
+
+class Decoder(nn.Module):
+  """Latents (b, T, k) -> frames (b, T, H, W, C) in (0, 1)."""
+  cfg: SKDConfig
+
+  @nn.compact
+  def __call__(self, z, train: bool):
+    cfg, dtype, exact = self.cfg, _dtype(self.cfg), _exact_dtype(self.cfg)
+    layer = dict(dtype=dtype, param_dtype=exact)
+    b, t = z.shape[:2]
+    h = z.astype(dtype)
+    if cfg.decoder_lstm:
+      h = FrameLSTM(cfg.decoder_hidden or cfg.k, **layer)(h)
+    widths = _channels(cfg)[::-1]
+    # ConvTranspose (4, 1, 0) from a 1x1 map = a dense layer onto the 4x4 map.
+    h = nn.Dense(16 * widths[0], use_bias=False, **layer)(h.reshape((b * t, -1)))
+    h = h.reshape((b * t, 4, 4, widths[0]))
+    h = nn.leaky_relu(_batch_norm(train, cfg)(h), 0.2)
+    for features in widths[1:]:
+      h = UpConv(features, impl=cfg.conv_impl, use_bias=False, **layer)(h)
+      h = nn.leaky_relu(_batch_norm(train, cfg)(h), 0.2)
+    h = UpConv(cfg.channels, impl=cfg.conv_impl, **layer)(h)
+    x = nn.sigmoid(h.astype(exact))
+    return x.reshape((b, t) + x.shape[1:])
+
+
+class SKD(nn.Module):
+  cfg: SKDConfig
+
+  def setup(self):
+    self.encoder = Encoder(self.cfg)
+    self.decoder = Decoder(self.cfg)
+
+  def __call__(self, x, train: bool = False):  # used by `init` only: touches every layer
+    return self.decoder(self.encoder(x, train), train)
+
+  def encode(self, x, train: bool = False):
+    return self.encoder(x, train)
+
+  def decode(self, z, train: bool = False):
+    return self.decoder(z, train)
+
+
+def to_frames(video: jax.Array, dtype=jnp.float32) -> jax.Array:
+  """uint8 videos (b, T, H, W, C) -> floats in [0, 1) (as the reference: / 256)."""
+  if video.dtype != jnp.uint8:
+    raise TypeError(f"batch['video'] must be uint8 (b, T, H, W, C); got {video.dtype}.")
+  return video.astype(dtype) * PIXEL_SCALE
+
+
+def init(rng: jax.Array, cfg: SKDConfig) -> dict[str, Any]:
+  """Variables {"params", "batch_stats"} for the config's shapes."""
+  x = jnp.zeros((1, cfg.frames, cfg.image_size, cfg.image_size, cfg.channels), _exact_dtype(cfg))
+  return SKD(cfg).init(rng, x, train=False)
+
+
+def _mse(a, b):
+  return jnp.mean(jnp.square(a - b))
+
+
+def forward(params, model_state, batch, rng, cfg: SKDConfig, train: bool = True):
+  """Everything of one SKD pass (spec 1.2-1.4); returns (loss, parts, outputs, new_state)."""
+  model = SKD(cfg)
+  variables = {"params": params, **model_state}
+  mutable = ["batch_stats"] if train else []
+
+  def apply(method, value, state):
+    out = model.apply({**variables, **state}, value, train, method=method, mutable=mutable)
+    return out if train else (out, state)
+
+  x = to_frames(batch["video"], _exact_dtype(cfg))
+  z, state = apply(SKD.encode, x, model_state)
+  c = kj.fit_koopman(z, ridge=cfg.ridge)
+  z_pred = kj.predict_one_step(z, c)
+  if train and cfg.dropout > 0:
+    keep = jax.random.bernoulli(rng, 1.0 - cfg.dropout, z.shape)
+    z_drop = jnp.where(keep, z / (1.0 - cfg.dropout), jnp.zeros_like(z))
+  else:
+    z_drop = z
+  x_rec, state = apply(SKD.decode, z_drop, state)
+  x_pred, state = apply(SKD.decode, z_pred, state)
+
+  e_rec = _mse(x, x_rec)
+  e_pred_x = _mse(x_rec, x_pred)   # reference: the two decodings, not X
+  e_pred_z = _mse(z_drop, z_pred)  # reference: target is the dropped-out latent
+  e_eig, spectral = kj.skd_spectral_loss(
+      c, n_static=cfg.static_size, static_mode=cfg.static_mode, dynamic_mode=cfg.dynamic_mode,
+      dynamic_thresh=cfg.dynamic_thresh, ball_thresh=cfg.ball_thresh,
+      eigs_thresh=cfg.eigs_thresh)
+  loss = cfg.w_rec * e_rec + cfg.w_pred * (e_pred_x + e_pred_z) + cfg.w_eigs * e_eig
+  parts = {"rec": e_rec, "pred_x": e_pred_x, "pred_z": e_pred_z, "eig": e_eig,
+           "eig_static": spectral["static"], "eig_dynamic": spectral["dynamic"]}
+  outputs = {"z": z, "C": c, "x_rec": x_rec, "x_pred": x_pred}
+  return loss, parts, outputs, dict(state)
+
+
+def loss_fn(params, model_state, batch, rng, cfg: SKDConfig):
+  """Training loss of spec 1.3: ``15 E_rec + (E_pred_x + E_pred_z) + E_eig`` by default."""
+  loss, parts, _, new_state = forward(params, model_state, batch, rng, cfg, train=True)
+  return loss, (parts, new_state)
+
+
+def encode(variables, video: jax.Array, cfg: SKDConfig) -> jax.Array:
+  """Evaluation-mode latents (b, T, k) of uint8 videos."""
+  return SKD(cfg).apply(variables, to_frames(video, _exact_dtype(cfg)), False,
+                        method=SKD.encode)
+
+
+def decode(variables, z: jax.Array, cfg: SKDConfig) -> jax.Array:
+  """Evaluation-mode frames (b, T, H, W, C) in (0, 1) of latents (b, T, k)."""
+  return SKD(cfg).apply(variables, z, False, method=SKD.decode)
+
+
+BATCH_KEYS = ("video",)
+
+
+def load_data(cfg: SKDConfig, split: str):
+  from koopjax.data import videos
+  return videos.load(cfg.dataset, split, data_dir=cfg.data_dir, image_size=cfg.image_size,
+                     frames=cfg.frames)
+
+
+def variables_of(state) -> dict[str, Any]:
+  """Model variables from a `TrainState`."""
+  return {"params": state.params, **state.model_state}
+
+
+class Analysis(NamedTuple):
+  """Latents of a batch with the Koopman operator fitted to them and its eigen-structure."""
+  z: jax.Array            # (b, T, k)
+  C: jax.Array            # (k, k)
+  eig: kj.Eigendecomposition
+  static: jax.Array       # (k,) bool, the static set of cfg's static_mode / static_size
+
+
+def analyse(variables, video: jax.Array, cfg: SKDConfig) -> Analysis:
+  """Encodes videos, fits C on the batch and splits its modes into static and dynamic."""
+  z = encode(variables, video, cfg)
+  c = kj.fit_koopman(z, ridge=cfg.ridge)
+  decomposition = kj.eig(c)
+  static = kj.static_mask(decomposition.eigenvalues, cfg.static_size, cfg.static_mode)
+  return Analysis(z, c, decomposition, static)
+
+
+def swap_factors(analysis: Analysis, target: jax.Array, donor: jax.Array,
+                 modes: jax.Array | None = None) -> jax.Array:
+  """Latents with the ``modes`` (default: static) of ``donor`` rows and the rest of ``target``.
+
+  Args:
+    analysis: from `analyse`.
+    target, donor: integer row indices into the analysed batch, shape (n,).
+    modes: boolean mask (k,) or indices; default the static set (two-factor swap: donor
+      identity, target motion).
+  """
+  modes = analysis.static if modes is None else modes
+  return kj.swap(analysis.z[target], analysis.z[donor], analysis.eig.V, analysis.eig.U, modes)
+
+
+def write_report(result) -> None:
+  from koopjax import report
+  report.write_skd_report(result)

@@ -1,0 +1,183 @@
+"""The training loop shared by every model: data, sharded state, progress, metrics, resume.
+
+``run(cfg, workdir)`` trains (or resumes) a run in ``workdir``:
+``workdir/config.json``, ``workdir/metrics.jsonl`` (one JSON line per step),
+``workdir/checkpoints/<step>/`` (orbax) and, at the end, ``workdir/report/``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import pathlib
+import time
+from typing import Any
+
+import jax
+import numpy as np
+import tqdm
+
+from koopjax import configs
+from koopjax import models
+from koopjax import parallel
+from koopjax.data import loader as loader_lib
+from koopjax.train import step as step_lib
+from koopjax.train.checkpoint import Checkpointer
+
+# Fields that may change when a run is resumed; everything else must match the saved config.
+RESUMABLE_FIELDS = frozenset({"steps", "log_every", "checkpoint_every", "keep_checkpoints",
+                              "report", "prefetch", "num_devices", "max_nonfinite_steps"})
+
+
+class NonFiniteLossError(RuntimeError):
+  """Training produced too many consecutive non-finite losses or gradients."""
+
+
+@dataclasses.dataclass
+class RunResult:
+  state: Any
+  cfg: configs.TrainConfig
+  workdir: pathlib.Path
+  history: list[dict[str, float]]
+
+
+def _check_resumable(saved: dict[str, Any], cfg: configs.TrainConfig, workdir) -> None:
+  current = configs.to_dict(cfg)
+  different = sorted(k for k in set(saved) | set(current)
+                     if k not in RESUMABLE_FIELDS and saved.get(k) != current.get(k))
+  if different:
+    details = ", ".join(f"{k}: saved {saved.get(k)!r} vs now {current.get(k)!r}"
+                        for k in different)
+    raise configs.ConfigError(
+        f"{workdir} holds a run with a different config ({details}); resume with the same "
+        "config or choose a new --workdir.")
+
+
+def _read_history(path: pathlib.Path, up_to_step: int) -> list[dict[str, float]]:
+  """Metrics lines of steps <= up_to_step (later ones belong to work lost in a crash)."""
+  if not path.exists():
+    return []
+  records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+  return [r for r in records if r["step"] <= up_to_step]
+
+
+def _write_history(path: pathlib.Path, history: list[dict[str, float]]) -> None:
+  path.write_text("".join(json.dumps(r) + "\n" for r in history))
+
+
+def run(cfg: configs.TrainConfig, workdir: str | pathlib.Path, *, progress: bool = True
+        ) -> RunResult:
+  """Trains ``cfg`` in ``workdir``, resuming from its latest checkpoint if there is one."""
+  configs.validate(cfg)
+  workdir = pathlib.Path(workdir).absolute()
+  workdir.mkdir(parents=True, exist_ok=True)
+  is_main = jax.process_index() == 0
+  model = models.get(cfg.model)
+  mesh = parallel.make_mesh(cfg.num_devices)
+  rows = parallel.process_rows(cfg.batch_size, mesh)
+
+  train_data = model.load_data(cfg, "train")
+  data = loader_lib.ArrayLoader({k: train_data[k] for k in model.BATCH_KEYS},
+                                cfg.batch_size, cfg.seed)
+  optimizer = step_lib.make_optimizer(cfg.learning_rate, cfg.grad_clip_norm)
+  root_key = jax.random.key(cfg.seed)
+  init_key, step_key = jax.random.split(root_key)
+  state = step_lib.init_state(lambda r: model.init(r, cfg), init_key, optimizer, mesh)
+
+  checkpointer = Checkpointer(workdir / "checkpoints", cfg.keep_checkpoints)
+  start = 0
+  if checkpointer.latest_step() is not None:
+    state, saved_cfg = checkpointer.restore(state)
+    _check_resumable(saved_cfg, cfg, workdir)
+    start = int(state.step)
+    if is_main:
+      print(f"Resuming {workdir} from step {start}.")
+  metrics_path = workdir / "metrics.jsonl"
+  history = _read_history(metrics_path, start)
+  if is_main:
+    (workdir / "config.json").write_text(configs.dumps(cfg) + "\n")
+    _write_history(metrics_path, history)
+
+  train_step = step_lib.compile_train_step(
+      lambda p, s, b, r: model.loss_fn(p, s, b, r, cfg), optimizer, mesh)
+
+  def make_batch(step: int):
+    return parallel.to_global(data.batch(step, rows), mesh)
+
+  pending: list[tuple[int, dict[str, jax.Array]]] = []
+  last_saved = start
+  bar = tqdm.tqdm(total=cfg.steps, initial=start, disable=not (progress and is_main),
+                  dynamic_ncols=True, desc=cfg.name, unit="step")
+  window_start, window_steps = time.perf_counter(), 0
+
+  def flush() -> None:
+    """Fetches the queued per-step metrics (one host sync per log interval) and logs them."""
+    nonlocal window_start, window_steps
+    if not pending:
+      return
+    fetched = jax.device_get([m for _, m in pending])
+    records = []
+    for (step, _), values in zip(pending, fetched):
+      records.append({"step": step, **{k: (bool(v) if k == "finite" else float(v))
+                                       for k, v in values.items()}})
+    pending.clear()
+    history.extend(records)
+    elapsed = time.perf_counter() - window_start
+    rate = window_steps * cfg.batch_size / max(elapsed, 1e-9)
+    if is_main:
+      with metrics_path.open("a") as f:
+        for r in records:
+          f.write(json.dumps({**r, "seq_per_s": rate}) + "\n")
+      bar.set_postfix(loss=f"{records[-1]['loss']:.4g}", seq_s=f"{rate:.1f}")
+    window_start, window_steps = time.perf_counter(), 0
+
+  try:
+    for step, batch in loader_lib.prefetch(make_batch, start, cfg.steps, cfg.prefetch):
+      state, metrics = train_step(state, batch, jax.random.fold_in(step_key, step))
+      pending.append((step + 1, metrics))
+      window_steps += 1
+      bar.update(1)
+      done = step + 1
+      if done % cfg.log_every == 0 or done == cfg.steps:
+        flush()
+        streak = int(history[-1]["nonfinite_streak"]) if history else 0
+        if streak >= cfg.max_nonfinite_steps:
+          raise NonFiniteLossError(
+              f"{streak} consecutive steps with a non-finite loss or gradient (limit "
+              f"max_nonfinite_steps={cfg.max_nonfinite_steps}) at step {done}; parameters kept "
+              f"their last finite values and the last checkpoint (step {last_saved}) is intact. "
+              "Lower learning_rate, enable grad_clip_norm, or check the data.")
+      if cfg.checkpoint_every and done % cfg.checkpoint_every == 0 and done != cfg.steps:
+        checkpointer.save(done, state, cfg)
+        last_saved = done
+    flush()
+    if start < cfg.steps:
+      checkpointer.save(cfg.steps, state, cfg)
+  finally:
+    bar.close()
+    checkpointer.close()
+
+  result = RunResult(state=state, cfg=cfg, workdir=workdir, history=history)
+  if cfg.report and is_main and start < cfg.steps:
+    model.write_report(result)
+  return result
+
+
+def restore(workdir: str | pathlib.Path, step: int | None = None) -> RunResult:
+  """Loads a finished or interrupted run (state on one device set, config, history)."""
+  workdir = pathlib.Path(workdir).absolute()
+  checkpointer = Checkpointer(workdir / "checkpoints", keep=1_000_000)
+  try:
+    latest = checkpointer.latest_step() if step is None else step
+    if latest is None:
+      raise FileNotFoundError(f"no checkpoint in {workdir / 'checkpoints'}; train first.")
+    cfg = configs.from_dict(checkpointer.config(latest))
+    model = models.get(cfg.model)
+    mesh = parallel.make_mesh(1)
+    optimizer = step_lib.make_optimizer(cfg.learning_rate, cfg.grad_clip_norm)
+    target = step_lib.init_state(lambda r: model.init(r, cfg), jax.random.key(0), optimizer, mesh)
+    state, _ = checkpointer.restore(target, latest)
+  finally:
+    checkpointer.close()
+  history = _read_history(workdir / "metrics.jsonl", int(np.asarray(state.step)))
+  return RunResult(state=state, cfg=cfg, workdir=workdir, history=history)

@@ -1,0 +1,286 @@
+"""Tests of the SKD model, the sharded train step and the training loop (resume, guards)."""
+
+import dataclasses
+import json
+import os
+import pathlib
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from koopjax import configs
+from koopjax import parallel
+from koopjax.data import loader as loader_lib
+from koopjax.models import skd
+from koopjax.train import loop
+from koopjax.train import step as step_lib
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+TINY = configs.get_config("tiny")
+
+
+def random_videos(cfg, n=64, seed=0):
+  rng = np.random.default_rng(seed)
+  return {"video": rng.integers(0, 256, (n, cfg.frames, cfg.image_size, cfg.image_size, 3),
+                                dtype=np.uint8)}
+
+
+def make_run(cfg, num_devices):
+  mesh = parallel.make_mesh(num_devices)
+  optimizer = step_lib.make_optimizer(cfg.learning_rate, cfg.grad_clip_norm)
+  state = step_lib.init_state(lambda r: skd.init(r, cfg), jax.random.key(cfg.seed), optimizer,
+                              mesh)
+  step = step_lib.compile_train_step(lambda p, s, b, r: skd.loss_fn(p, s, b, r, cfg),
+                                     optimizer, mesh)
+  return mesh, state, step
+
+
+def test_model_shapes_and_dtypes():
+  cfg = TINY
+  variables = skd.init(jax.random.key(0), cfg)
+  video = jnp.asarray(random_videos(cfg, 4)["video"])
+  z = jax.jit(skd.encode, static_argnums=2)(variables, video, cfg)
+  assert z.shape == (4, cfg.frames, cfg.k) and z.dtype == jnp.float32
+  x = jax.jit(skd.decode, static_argnums=2)(variables, z, cfg)
+  assert x.shape == video.shape and x.dtype == jnp.float32
+  assert float(x.min()) >= 0 and float(x.max()) <= 1
+  forward = jax.jit(skd.forward, static_argnums=4)
+  loss, parts, outputs, _ = forward(variables["params"], {"batch_stats":
+                                                          variables["batch_stats"]},
+                                    {"video": video}, jax.random.key(1), cfg)
+  assert outputs["C"].shape == (cfg.k, cfg.k) and loss.shape == ()
+  expected = (cfg.w_rec * parts["rec"] + cfg.w_pred * (parts["pred_x"] + parts["pred_z"])
+              + cfg.w_eigs * parts["eig"])
+  np.testing.assert_allclose(loss, expected, rtol=1e-6)
+  # 64x64 reference architecture: 4 stride-2 stages, k-dimensional frames into the fit
+  big = dataclasses.replace(configs.get_config("sprites"), data_dir="x")
+  shapes = jax.eval_shape(lambda: skd.init(jax.random.key(0), big))
+  n_params = sum(np.prod(x.shape) for x in jax.tree.leaves(shapes["params"]))
+  assert 1.5e6 < n_params < 2.5e6, n_params
+
+
+def test_uint8_required():
+  with pytest.raises(TypeError, match="uint8"):
+    skd.to_frames(jnp.zeros((1, 2, 8, 8, 3), jnp.float32))
+
+
+def learnable_videos(cfg, n=32):
+  """Four distinct smooth videos (coloured squares drifting right), repeated."""
+  size, frames = cfg.image_size, cfg.frames
+  video = np.zeros((4, frames, size, size, 3), np.uint8)
+  for v in range(4):
+    for t in range(frames):
+      x0 = 2 + t + 3 * v
+      video[v, t, 8:20, x0:x0 + 10] = [60 * v + 40, 200 - 40 * v, 120]
+  return {"video": np.tile(video, (n // 4, 1, 1, 1, 1))}
+
+
+def test_loss_decreases_over_30_steps():
+  cfg = dataclasses.replace(TINY, learning_rate=3e-3)
+  data = loader_lib.ArrayLoader(learnable_videos(cfg), cfg.batch_size, seed=0)
+  mesh, state, step = make_run(cfg, 1)
+  losses = []
+  for i in range(30):
+    state, metrics = step(state, parallel.to_global(data.batch(i), mesh), jax.random.key(i))
+    losses.append(float(metrics["loss"]))
+  assert np.mean(losses[-5:]) < 0.8 * np.mean(losses[:5]), losses
+
+
+def _train_three_steps(cfg, num_devices, data):
+  mesh, state, step = make_run(cfg, num_devices)
+  losses = []
+  for i in range(3):
+    batch = parallel.to_global(data.batch(i), mesh)
+    assert len(batch["video"].sharding.device_set) == num_devices
+    state, metrics = step(state, batch, jax.random.key(i))
+    losses.append(float(metrics["loss"]))
+  return np.asarray(losses), jax.device_get((state.params, state.model_state))
+
+
+def _relative_error(a, b):
+  """||a - b|| / ||b|| over whole pytrees."""
+  num = sum(np.sum((np.asarray(x) - np.asarray(y))**2)
+            for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
+  den = sum(np.sum(np.asarray(y)**2) for y in jax.tree.leaves(b))
+  return float(np.sqrt(num / den))
+
+
+def test_eight_devices_train_like_one():
+  """Global-batch Koopman fit and BatchNorm: N devices = 1 device with the same batch.
+
+  In float64 the runs agree to rounding; in float32 the losses agree to 1e-5 while Adam
+  amplifies reduction-order rounding in near-zero gradients into ~1e-5 parameter noise.
+  """
+  with jax.enable_x64(True):
+    cfg = dataclasses.replace(TINY, precision="float64")
+    data = loader_lib.ArrayLoader(random_videos(cfg, 48), cfg.batch_size, seed=0)
+    losses_1, variables_1 = _train_three_steps(cfg, 1, data)
+    losses_8, variables_8 = _train_three_steps(cfg, 8, data)
+  np.testing.assert_allclose(losses_8, losses_1, rtol=1e-10)
+  assert _relative_error(variables_8, variables_1) < 1e-9
+  for a, b in zip(jax.tree.leaves(variables_8), jax.tree.leaves(variables_1)):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-12)
+
+  data = loader_lib.ArrayLoader(random_videos(TINY, 48), TINY.batch_size, seed=0)
+  losses_1, variables_1 = _train_three_steps(TINY, 1, data)
+  losses_8, variables_8 = _train_three_steps(TINY, 8, data)
+  np.testing.assert_allclose(losses_8, losses_1, rtol=1e-5)
+  assert _relative_error(variables_8, variables_1) < 1e-4
+
+
+def test_nonfinite_step_changes_nothing():
+  cfg = TINY
+  mesh, state, step = make_run(cfg, 1)
+  before = jax.device_get(state)
+  video = random_videos(cfg, cfg.batch_size)["video"]
+
+  def nan_loss(params, model_state, batch, rng):
+    loss, aux = skd.loss_fn(params, model_state, batch, rng, cfg)
+    return loss * jnp.nan, aux
+
+  optimizer = step_lib.make_optimizer(cfg.learning_rate)
+  nan_step = step_lib.compile_train_step(nan_loss, optimizer, mesh)
+  for _ in range(2):
+    state, metrics = nan_step(state, parallel.to_global({"video": video}, mesh),
+                              jax.random.key(0))
+  assert not bool(metrics["finite"]) and int(metrics["nonfinite_streak"]) == 2
+  after = jax.device_get(state)
+  for a, b in zip(jax.tree.leaves((before.params, before.model_state, before.opt_state)),
+                  jax.tree.leaves((after.params, after.model_state, after.opt_state))):
+    np.testing.assert_array_equal(a, b)
+  assert int(after.step) == 2
+
+
+@pytest.fixture
+def fake_dataset(monkeypatch):
+  monkeypatch.setattr(skd, "load_data", lambda cfg, split: random_videos(cfg, 48))
+
+
+def test_nonfinite_training_stops_with_clear_message(tmp_path, fake_dataset, monkeypatch):
+  real_loss = skd.loss_fn
+
+  def exploding(params, model_state, batch, rng, cfg):
+    loss, aux = real_loss(params, model_state, batch, rng, cfg)
+    return loss * jnp.inf, aux
+
+  monkeypatch.setattr(skd, "loss_fn", exploding)
+  cfg = dataclasses.replace(TINY, steps=20, log_every=2, max_nonfinite_steps=4,
+                            checkpoint_every=2)
+  with pytest.raises(loop.NonFiniteLossError, match="max_nonfinite_steps=4"):
+    loop.run(cfg, tmp_path, progress=False)
+  assert not (tmp_path / "checkpoints" / "4").exists()  # nothing saved after the streak
+
+
+def test_config_validation_names_field_and_allowed_values():
+  cases = [("static_mode=max", "static_mode", "norm, real, ball, none"),
+           ("static_size=9", "static_size", "[0, k] = [0, 8]"),
+           ("frames=1", "frames", ">= 2 frames"),
+           ("image_size=48", "image_size", "power of two"),
+           ("dataset=mnist", "dataset", "synthetic, sprites"),
+           ("conv_impl=cuda", "conv_impl", "fast, plain")]
+  for override, field, words in cases:
+    with pytest.raises(configs.ConfigError) as info:
+      configs.validate(configs.apply_overrides(TINY, [override]))
+    assert repr(field) in str(info.value) and words in str(info.value)
+  with pytest.raises(configs.ConfigError, match="data_dir"):
+    configs.validate(configs.get_config("sprites"))
+  with pytest.raises(configs.ConfigError, match="unknown config field 'kdim'"):
+    configs.apply_overrides(TINY, ["kdim=3"])
+  with pytest.raises(configs.ConfigError, match="k must be a int"):
+    configs.apply_overrides(TINY, ["k=three"])
+  with pytest.raises(configs.ConfigError, match="unknown config 'cifar'"):
+    configs.get_config("cifar")
+
+
+def test_loader_order_is_a_function_of_seed_and_step():
+  arrays = {"x": np.arange(10)}
+  a = loader_lib.ArrayLoader(arrays, 4, seed=3)
+  b = loader_lib.ArrayLoader(arrays, 4, seed=3)
+  seen = np.concatenate([a.batch(s)["x"] for s in range(2)])
+  assert len(set(seen)) == 8  # one epoch = 2 batches without repeats (remainder dropped)
+  for s in (5, 0, 3):
+    np.testing.assert_array_equal(a.batch(s)["x"], b.batch(s)["x"])
+  np.testing.assert_array_equal(a.batch(1, slice(2, 4))["x"], a.batch(1)["x"][2:4])
+  assert list(loader_lib.prefetch(lambda s: s * s, 2, 6, depth=2)) == [(2, 4), (3, 9), (4, 16),
+                                                                         (5, 25)]
+
+
+def _train_command(workdir, steps, extra=()):
+  return [sys.executable, "-m", "koopjax.cli", "train", "--config", "tiny", "--workdir",
+          str(workdir), "--steps", str(steps), "--no-progress", "--set", "report=false",
+          "--set", "checkpoint_every=4", "--set", "log_every=1", *extra]
+
+
+def _env(devices):
+  env = dict(os.environ)
+  env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
+  env["JAX_PLATFORMS"] = "cpu"
+  env["PYTHONPATH"] = str(REPO)
+  return env
+
+
+def _losses(workdir):
+  lines = (pathlib.Path(workdir) / "metrics.jsonl").read_text().splitlines()
+  return {r["step"]: r["loss"] for r in map(json.loads, lines)}
+
+
+@pytest.mark.slow
+def test_sigkill_and_resume_reproduces_uninterrupted_run(tmp_path):
+  steps = 12
+  subprocess.run(_train_command(tmp_path / "full", steps), env=_env(2), check=True,
+                 capture_output=True)
+  reference = _losses(tmp_path / "full")
+  assert sorted(reference) == list(range(1, steps + 1))
+
+  killed = tmp_path / "killed"
+  proc = subprocess.Popen(_train_command(killed, steps), env=_env(2),
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+  deadline = time.time() + 300
+  while time.time() < deadline:  # kill once a checkpoint exists and training is past it
+    done = _losses(killed) if (killed / "metrics.jsonl").exists() else {}
+    if (killed / "checkpoints" / "4").exists() and max(done, default=0) >= 6:
+      break
+    time.sleep(0.05)
+  proc.send_signal(signal.SIGKILL)
+  proc.wait()
+  assert max(_losses(killed)) < steps, "the run finished before it could be killed"
+  subprocess.run(_train_command(killed, steps), env=_env(2), check=True, capture_output=True)
+  resumed = _losses(killed)
+  assert sorted(resumed) == list(range(1, steps + 1))
+  for step in range(1, steps + 1):
+    assert resumed[step] == reference[step], (step, resumed[step], reference[step])
+
+
+def _free_port():
+  with socket.socket() as s:
+    s.bind(("127.0.0.1", 0))
+    return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_two_processes_train_like_one_process_with_four_devices(tmp_path):
+  steps = 3
+  one = subprocess.run(_train_command(tmp_path / "one", steps), env=_env(4),
+                       capture_output=True, text=True)
+  assert one.returncode == 0, one.stderr[-3000:]
+  port = _free_port()
+  procs = [subprocess.Popen(
+      _train_command(tmp_path / "two", steps,
+                     ["--coordinator", f"127.0.0.1:{port}", "--num-processes", "2",
+                      "--process-id", str(i)]),
+      env=_env(2), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+           for i in range(2)]
+  outputs = [p.communicate(timeout=600) for p in procs]
+  for p, (_, err) in zip(procs, outputs):
+    assert p.returncode == 0, err[-3000:]
+  a, b = _losses(tmp_path / "one"), _losses(tmp_path / "two")
+  assert sorted(a) == sorted(b) == [1, 2, 3]
+  for step in a:
+    np.testing.assert_allclose(b[step], a[step], rtol=1e-5)
