@@ -149,11 +149,14 @@ def from_dict(data: dict[str, Any]) -> TrainConfig:
 _EXTRA_CLASSES: list[type] = []
 
 
-def register(name: str, cfg: TrainConfig) -> None:
-  """Adds a preset (used by model modules that bring their own config class)."""
+def register(name: str, cfg: TrainConfig, validator=None) -> None:
+  """Adds a preset (for config classes defined below or by other modules) and, optionally,
+  the validation function of its class."""
   CONFIGS[name] = cfg
   if type(cfg) not in _EXTRA_CLASSES and type(cfg) not in (TrainConfig, SKDConfig):
     _EXTRA_CLASSES.append(type(cfg))
+  if validator is not None:
+    VALIDATORS[type(cfg)] = validator
 
 
 def dumps(cfg: TrainConfig) -> str:
@@ -182,8 +185,13 @@ def validate_train(cfg: TrainConfig) -> None:
 def validate(cfg: TrainConfig) -> None:
   """Raises `ConfigError` naming the field and allowed values of the first problem found."""
   validate_train(cfg)
-  if not isinstance(cfg, SKDConfig):
-    return
+  validator = VALIDATORS.get(type(cfg))
+  if validator is not None:
+    validator(cfg)
+
+
+def validate_skd(cfg: SKDConfig) -> None:
+  """Checks the fields of an SKD run."""
   _require(cfg.dataset in DATASETS, "dataset",
            f"must be one of {', '.join(DATASETS)}; got {cfg.dataset!r}.")
   if cfg.dataset == "sprites":
@@ -216,3 +224,6 @@ def validate(cfg: TrainConfig) -> None:
   _require(cfg.decoder_hidden >= 0, "decoder_hidden", "must be >= 0 (0 = k).")
   for name in ("w_rec", "w_pred", "w_eigs"):
     _require(getattr(cfg, name) >= 0, name, "loss weights must be >= 0.")
+
+
+VALIDATORS: dict[type, typing.Callable[[Any], None]] = {SKDConfig: validate_skd}

@@ -1,6 +1,6 @@
 """Models trained by koopjax's one trainer.
 
-Each model module provides ``BATCH_KEYS`` (the dataset arrays a batch holds),
+Each model module provides ``batch_keys(cfg)`` (the dataset arrays a batch holds),
 ``load_data(cfg, split)``, ``init(rng, cfg) -> variables``,
 ``loss_fn(params, model_state, batch, rng, cfg) -> (loss, (metrics, new_model_state))`` and
 ``write_report(result)``.

@@ -199,7 +199,10 @@ def decode(variables, z: jax.Array, cfg: SKDConfig) -> jax.Array:
   return SKD(cfg).apply(variables, z, False, method=SKD.decode)
 
 
-BATCH_KEYS = ("video",)
+def batch_keys(cfg: SKDConfig) -> tuple[str, ...]:
+  """Dataset arrays a training batch holds."""
+  del cfg
+  return ("video",)
 
 
 def load_data(cfg: SKDConfig, split: str):

@@ -77,7 +77,7 @@ def run(cfg: configs.TrainConfig, workdir: str | pathlib.Path, *, progress: bool
   rows = parallel.process_rows(cfg.batch_size, mesh)
 
   train_data = model.load_data(cfg, "train")
-  data = loader_lib.ArrayLoader({k: train_data[k] for k in model.BATCH_KEYS},
+  data = loader_lib.ArrayLoader({k: train_data[k] for k in model.batch_keys(cfg)},
                                 cfg.batch_size, cfg.seed)
   optimizer = step_lib.make_optimizer(cfg.learning_rate, cfg.grad_clip_norm)
   root_key = jax.random.key(cfg.seed)
