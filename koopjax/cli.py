@@ -42,6 +42,20 @@ def _train(args: argparse.Namespace) -> int:
   return 0
 
 
+def _prepare(args: argparse.Namespace) -> int:
+  from koopjax.data import sprites
+
+  manual_dir = args.manual_dir or sprites.default_manual_dir()
+  if manual_dir is None:
+    print("koopjax prepare sprites: give --manual-dir DIR (the LPC sprite sheets).",
+          file=sys.stderr)
+    return 2
+  sprites.prepare(manual_dir, args.data_dir)
+  print(f"sprites prepared in {args.data_dir}; train with: koopjax train --config sprites "
+        f"--set data_dir={args.data_dir}")
+  return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
   parser = argparse.ArgumentParser(prog="koopjax", description=__doc__)
   verbs = parser.add_subparsers(dest="verb", required=True)
@@ -56,6 +70,13 @@ def build_parser() -> argparse.ArgumentParser:
   train.add_argument("--no-progress", action="store_true", help="no progress bar")
   _add_distributed(train)
   train.set_defaults(run=_train)
+
+  prepare = verbs.add_parser("prepare", help="build a dataset that needs local source files")
+  prepare.add_argument("dataset", choices=["sprites"])
+  prepare.add_argument("--manual-dir", help="folder with the LPC sprite sheets (default: "
+                       "../shared/data/lpc-sprites beside the repository, if present)")
+  prepare.add_argument("--data-dir", required=True, help="TFDS data directory to write")
+  prepare.set_defaults(run=_prepare)
   return parser
 
 

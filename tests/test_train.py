@@ -218,11 +218,14 @@ def _train_command(workdir, steps, extra=()):
           "--set", "checkpoint_every=4", "--set", "log_every=1", *extra]
 
 
-def _env(devices):
+def _env(devices, cache_dir):
+  """Subprocess environment; runs of the same program share compiled executables."""
   env = dict(os.environ)
   env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
   env["JAX_PLATFORMS"] = "cpu"
   env["PYTHONPATH"] = str(REPO)
+  env["JAX_COMPILATION_CACHE_DIR"] = str(cache_dir)
+  env["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
   return env
 
 
@@ -234,13 +237,13 @@ def _losses(workdir):
 @pytest.mark.slow
 def test_sigkill_and_resume_reproduces_uninterrupted_run(tmp_path):
   steps = 12
-  subprocess.run(_train_command(tmp_path / "full", steps), env=_env(2), check=True,
+  subprocess.run(_train_command(tmp_path / "full", steps), env=_env(2, tmp_path / "cache"), check=True,
                  capture_output=True)
   reference = _losses(tmp_path / "full")
   assert sorted(reference) == list(range(1, steps + 1))
 
   killed = tmp_path / "killed"
-  proc = subprocess.Popen(_train_command(killed, steps), env=_env(2),
+  proc = subprocess.Popen(_train_command(killed, steps), env=_env(2, tmp_path / "cache"),
                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
   deadline = time.time() + 300
   while time.time() < deadline:  # kill once a checkpoint exists and training is past it
@@ -251,7 +254,7 @@ def test_sigkill_and_resume_reproduces_uninterrupted_run(tmp_path):
   proc.send_signal(signal.SIGKILL)
   proc.wait()
   assert max(_losses(killed)) < steps, "the run finished before it could be killed"
-  subprocess.run(_train_command(killed, steps), env=_env(2), check=True, capture_output=True)
+  subprocess.run(_train_command(killed, steps), env=_env(2, tmp_path / "cache"), check=True, capture_output=True)
   resumed = _losses(killed)
   assert sorted(resumed) == list(range(1, steps + 1))
   for step in range(1, steps + 1):
@@ -267,7 +270,7 @@ def _free_port():
 @pytest.mark.slow
 def test_two_processes_train_like_one_process_with_four_devices(tmp_path):
   steps = 3
-  one = subprocess.run(_train_command(tmp_path / "one", steps), env=_env(4),
+  one = subprocess.run(_train_command(tmp_path / "one", steps), env=_env(4, tmp_path / "cache"),
                        capture_output=True, text=True)
   assert one.returncode == 0, one.stderr[-3000:]
   port = _free_port()
@@ -275,7 +278,7 @@ def test_two_processes_train_like_one_process_with_four_devices(tmp_path):
       _train_command(tmp_path / "two", steps,
                      ["--coordinator", f"127.0.0.1:{port}", "--num-processes", "2",
                       "--process-id", str(i)]),
-      env=_env(2), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+      env=_env(2, tmp_path / "cache"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
            for i in range(2)]
   outputs = [p.communicate(timeout=600) for p in procs]
   for p, (_, err) in zip(procs, outputs):
