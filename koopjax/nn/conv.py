@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import flax.linen as nn
 import jax
@@ -269,7 +269,26 @@ def _apply(module: nn.Module, x: jax.Array, op: Callable, even: bool) -> jax.Arr
   return y
 
 
-class DownConv(nn.Module):
+class _Conv4x4Stride2(nn.Module):
+  """Parameters and application shared by `DownConv` and `UpConv` (see their docstrings)."""
+
+  features: int
+  impl: str = "fast"
+  use_bias: bool = True
+  dtype: Any = None
+  param_dtype: Any = jnp.float32
+  kernel_init: Callable[..., jax.Array] = default_kernel_init
+  bias_init: Callable[..., jax.Array] = nn.initializers.zeros_init()
+
+  op: ClassVar[Callable[..., jax.Array]]
+  needs_even_input: ClassVar[bool]
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    return _apply(self, x, type(self).op, even=type(self).needs_even_input)
+
+
+class DownConv(_Conv4x4Stride2):
   """PyTorch ``Conv2d(C, features, kernel_size=4, stride=2, padding=1)``, NHWC.
 
   Maps (N, H, W, C) with H, W even to (N, H/2, W/2, features). Parameters, the same for both
@@ -286,21 +305,11 @@ class DownConv(nn.Module):
     bias_init: bias initialiser (zeros).
   """
 
-  features: int
-  impl: str = "fast"
-  use_bias: bool = True
-  dtype: Any = None
-  param_dtype: Any = jnp.float32
-  kernel_init: Callable[..., jax.Array] = default_kernel_init
-  bias_init: Callable[..., jax.Array] = nn.initializers.zeros_init()
-
-  @nn.compact
-  def __call__(self, x: jax.Array) -> jax.Array:
-    """(N, H, W, C), H and W even -> (N, H/2, W/2, features)."""
-    return _apply(self, x, down_conv, even=True)
+  op = staticmethod(down_conv)
+  needs_even_input = True
 
 
-class UpConv(nn.Module):
+class UpConv(_Conv4x4Stride2):
   """PyTorch ``ConvTranspose2d(C, features, kernel_size=4, stride=2, padding=1)``, NHWC.
 
   Maps (N, H, W, C) to (N, 2H, 2W, features). Parameters, the same for both implementations:
@@ -309,25 +318,9 @@ class UpConv(nn.Module):
   ``lax.conv_transpose(x, kernel, (2, 2), ((2, 2), (2, 2)), dimension_numbers=("NHWC",
   "HWOI", "NHWC"), transpose_kernel=True)``.
 
-  Attributes:
-    features: number of output channels.
-    impl: ``"fast"`` (sub-pixel convolutions) or ``"plain"`` (`lax.conv_transpose`).
-    use_bias: whether to add a bias.
-    dtype: computation dtype; None: the input's dtype.
-    param_dtype: dtype of the parameters.
-    kernel_init: kernel initialiser (flax.linen.Conv's default, LeCun normal).
-    bias_init: bias initialiser (zeros).
+  Attributes: as `DownConv`, with ``impl`` ``"fast"`` (sub-pixel convolutions) or ``"plain"``
+  (`lax.conv_transpose`).
   """
 
-  features: int
-  impl: str = "fast"
-  use_bias: bool = True
-  dtype: Any = None
-  param_dtype: Any = jnp.float32
-  kernel_init: Callable[..., jax.Array] = default_kernel_init
-  bias_init: Callable[..., jax.Array] = nn.initializers.zeros_init()
-
-  @nn.compact
-  def __call__(self, x: jax.Array) -> jax.Array:
-    """(N, H, W, C) -> (N, 2H, 2W, features)."""
-    return _apply(self, x, up_conv, even=False)
+  op = staticmethod(up_conv)
+  needs_even_input = False
