@@ -21,6 +21,7 @@ from koopjax._src.spectral import STATIC_MODES
 DATASETS = ("synthetic", "sprites")
 CONV_IMPLS = ("fast", "plain")
 PRECISIONS = ("float32", "bfloat16", "float64")
+LR_DECAYS = ("none", "cosine")
 
 
 class ConfigError(ValueError):
@@ -36,6 +37,7 @@ class TrainConfig:
   steps: int = 1000
   batch_size: int = 32
   learning_rate: float = 1e-3
+  lr_decay: str = "none"                # "none" or "cosine" (to 5% of learning_rate at `steps`)
   grad_clip_norm: float = 0.0           # 0 disables clipping
   checkpoint_every: int = 500           # steps; 0 = only at the end
   keep_checkpoints: int = 3
@@ -82,9 +84,9 @@ class SKDConfig(TrainConfig):
 
 CONFIGS: dict[str, TrainConfig] = {
     # Embedded dataset, sized to finish on a 2-core CPU in about ten minutes.
-    "synthetic": SKDConfig(name="synthetic", steps=1500, batch_size=32, image_size=32,
+    "synthetic": SKDConfig(name="synthetic", steps=3000, batch_size=32, image_size=32,
                            conv_dim=16, k=24, static_size=6, checkpoint_every=250,
-                           grad_clip_norm=1.0),
+                           grad_clip_norm=1.0, lr_decay="cosine"),
     # Reference hyper-parameters of the public SKD Sprites script (1000 epochs of 9000).
     "sprites": SKDConfig(name="sprites", dataset="sprites", steps=1000 * 9000 // 32,
                          batch_size=32, image_size=64, conv_dim=32, k=40, static_size=7,
@@ -173,6 +175,8 @@ def validate_train(cfg: TrainConfig) -> None:
   _require(cfg.steps >= 1, "steps", f"must be >= 1; got {cfg.steps}.")
   _require(cfg.batch_size >= 1, "batch_size", f"must be >= 1; got {cfg.batch_size}.")
   _require(cfg.learning_rate > 0, "learning_rate", f"must be > 0; got {cfg.learning_rate}.")
+  _require(cfg.lr_decay in LR_DECAYS, "lr_decay",
+           f"must be one of {', '.join(LR_DECAYS)}; got {cfg.lr_decay!r}.")
   _require(cfg.grad_clip_norm >= 0, "grad_clip_norm", "must be >= 0 (0 disables clipping).")
   _require(cfg.checkpoint_every >= 0, "checkpoint_every", "must be >= 0 (0 = only at the end).")
   _require(cfg.keep_checkpoints >= 1, "keep_checkpoints", "must be >= 1.")

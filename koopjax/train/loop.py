@@ -79,7 +79,7 @@ def run(cfg: configs.TrainConfig, workdir: str | pathlib.Path, *, progress: bool
   train_data = model.load_data(cfg, "train")
   data = loader_lib.ArrayLoader({k: train_data[k] for k in model.batch_keys(cfg)},
                                 cfg.batch_size, cfg.seed)
-  optimizer = step_lib.make_optimizer(cfg.learning_rate, cfg.grad_clip_norm)
+  optimizer = step_lib.optimizer_for(cfg)
   root_key = jax.random.key(cfg.seed)
   init_key, step_key = jax.random.split(root_key)
   state = step_lib.init_state(lambda r: model.init(r, cfg), init_key, optimizer, mesh)
@@ -174,7 +174,7 @@ def restore(workdir: str | pathlib.Path, step: int | None = None) -> RunResult:
     cfg = configs.from_dict(checkpointer.config(latest))
     model = models.get(cfg.model)
     mesh = parallel.make_mesh(1)
-    optimizer = step_lib.make_optimizer(cfg.learning_rate, cfg.grad_clip_norm)
+    optimizer = step_lib.optimizer_for(cfg)
     target = step_lib.init_state(lambda r: model.init(r, cfg), jax.random.key(0), optimizer, mesh)
     state, _ = checkpointer.restore(target, latest)
   finally:

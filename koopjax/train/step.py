@@ -60,11 +60,22 @@ def train_step(state: TrainState, batch: Any, rng: jax.Array, *, loss_fn: LossFn
   return new_state, metrics
 
 
-def make_optimizer(learning_rate: float, grad_clip_norm: float = 0.0
-                   ) -> optax.GradientTransformation:
-  """Adam (the reference's optimiser), after global-norm clipping when ``grad_clip_norm > 0``."""
-  adam = optax.adam(learning_rate)
+def make_optimizer(learning_rate: float, grad_clip_norm: float = 0.0, *, lr_decay: str = "none",
+                   steps: int = 0) -> optax.GradientTransformation:
+  """Adam (the reference's optimiser), after global-norm clipping when ``grad_clip_norm > 0``.
+
+  ``lr_decay="cosine"`` anneals the learning rate to 5% of its value over ``steps``.
+  """
+  schedule = (optax.cosine_decay_schedule(learning_rate, max(steps, 1), alpha=0.05)
+              if lr_decay == "cosine" else learning_rate)
+  adam = optax.adam(schedule)
   return optax.chain(optax.clip_by_global_norm(grad_clip_norm), adam) if grad_clip_norm else adam
+
+
+def optimizer_for(cfg) -> optax.GradientTransformation:
+  """The optimiser a `TrainConfig` describes."""
+  return make_optimizer(cfg.learning_rate, cfg.grad_clip_norm, lr_decay=cfg.lr_decay,
+                        steps=cfg.steps)
 
 
 def init_state(init_fn: Callable[[jax.Array], dict[str, Any]], rng: jax.Array,
