@@ -159,8 +159,11 @@ def _trajectory(system: str, theta0: float, n_time: int, n_train: int, dt: float
                 noise: float, seed: int):
   from koopjax.data import dynamics
   params = {"theta0": theta0} if system in ("pendulum", "damped_pendulum") else {}
-  return dynamics.generate(system, n_time=n_time, n_train=n_train, dt=dt, dim=dim, noise=noise,
+  data = dynamics.generate(system, n_time=n_time, n_train=n_train, dt=dt, dim=dim, noise=noise,
                            seed=seed, **params)
+  for array in (data.train, data.test, data.train_clean, data.test_clean, data.states):
+    array.setflags(write=False)  # shared by every caller of the cache
+  return data
 
 
 def trajectory(cfg: KAEConfig):
@@ -324,7 +327,7 @@ def rollout_errors(params: dict[str, Any], cfg: KAEConfig, steps: int | None = N
 
   From observed (possibly noisy) ``x_i = test[i]`` at the indices of `initial_conditions`,
   ``err[i, t] = ‖dec(enc(x_i) C^t) − x*_{i+t}‖ / ‖x*_{i+t}‖`` for t = 1..steps, with x* the
-  clean test data.
+  clean test data. Computed in float64 (see the comment inside).
 
   Args:
     params: model parameters.
@@ -333,16 +336,20 @@ def rollout_errors(params: dict[str, Any], cfg: KAEConfig, steps: int | None = N
     count: number of initial conditions (default ``cfg.eval_initial_conditions``).
 
   Returns:
-    float64 array (count, steps); non-finite where a rollout diverged.
+    float64 array (count, steps); non-finite only where even float64 overflowed (|λ| >~ 2).
   """
   steps = cfg.eval_steps if steps is None else steps
   count = cfg.eval_initial_conditions if count is None else count
   data = trajectory(cfg)
   starts = initial_conditions(len(data.test), steps, count)
   targets = data.test_clean[starts[:, None] + np.arange(1, steps + 1)[None, :]]
-  errors = _rollout_errors(params, jnp.asarray(data.test[starts]), jnp.asarray(targets),
-                           steps=steps, cfg=cfg)
-  return np.asarray(errors, np.float64)
+  # float64: a latent growing like |λ|^t (|λ| > 1) then saturates the tanh decoder, as it
+  # does in exact arithmetic, instead of overflowing float32 (|λ| = 1.1 does by t = 930).
+  with jax.enable_x64(True):
+    params64 = jax.tree.map(lambda a: jnp.asarray(a, jnp.float64), params)
+    errors = _rollout_errors(params64, jnp.asarray(data.test[starts], jnp.float64),
+                             jnp.asarray(targets, jnp.float64), steps=steps, cfg=cfg)
+    return np.asarray(errors, np.float64)
 
 
 def _plot_errors(errors: np.ndarray, path: pathlib.Path, title: str) -> None:
