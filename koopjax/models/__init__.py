@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-MODELS = {"skd": "koopjax.models.skd", "judge": "koopjax.models.judge"}
+MODELS = {"skd": "koopjax.models.skd", "judge": "koopjax.models.judge", "kae": "koopjax.models.kae"}
 
 
 def get(name: str) -> ModuleType:
