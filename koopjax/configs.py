@@ -247,7 +247,8 @@ class JudgeConfig(TrainConfig):
 
 def validate_judge(cfg: JudgeConfig) -> None:
   """Checks the fields of a judge run."""
-  _require(cfg.model == "judge", "model", f"a JudgeConfig trains model 'judge'; got {cfg.model!r}.")
+  _require(cfg.model == "judge", "model",
+           f"a JudgeConfig trains model 'judge'; got {cfg.model!r}.")
   _require(cfg.dataset in DATASETS, "dataset",
            f"must be one of {', '.join(DATASETS)}; got {cfg.dataset!r}.")
   if cfg.dataset == "sprites":
@@ -266,8 +267,10 @@ def validate_judge(cfg: JudgeConfig) -> None:
 
 
 # Judges: >= 99 % on every head of the test split (identities unseen in training).
-register("judge_synthetic", JudgeConfig(name="judge_synthetic", steps=400, batch_size=64,
-                                        learning_rate=2e-3, checkpoint_every=0, log_every=20),
+# judge_synthetic: about 40 s of CPU time (2 cores); >= 99.6 % on every head for seeds 0-2.
+register("judge_synthetic", JudgeConfig(name="judge_synthetic", conv_dim=8, hidden=64,
+                                        steps=400, batch_size=64, learning_rate=2e-3,
+                                        grad_clip_norm=1.0, checkpoint_every=0, log_every=20),
          validate_judge)
 register("judge_sprites", JudgeConfig(name="judge_sprites", dataset="sprites", image_size=64,
                                       conv_dim=16, hidden=64, steps=1500, batch_size=64,

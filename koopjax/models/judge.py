@@ -10,13 +10,16 @@ anything.
 Architecture (per frame, then over time)::
 
     frame (H, W, C) -> [DownConv 4x4/2 -> GroupNorm -> LeakyReLU(0.2)] x log2(H / 4)
-                    -> flatten 4x4 map -> Dense(hidden) -> LeakyReLU         # (b, T, hidden)
-    sequence        -> concat over T -> Dense(hidden) -> LeakyReLU           # (b, hidden)
-                    -> one Dense(classes_f) per factor f -> logits_f         # (b, classes_f)
+                    -> flatten 4x4 map -> Dense(hidden) -> LeakyReLU       # h_t: (b, T, hidden)
+    motion          = LeakyReLU(Dense(hidden)(concat_t h_t))              # (b, hidden)
+    appearance      = LeakyReLU(Dense(hidden)(mean_t h_t))                # (b, hidden)
+    logits_action   = Dense(classes)(motion)                              # dynamic heads
+    logits_f        = Dense(classes_f)(appearance)                        # static heads
 
-Concatenating over time (rather than averaging) keeps frame order, which the action head
-needs (walking left and right differ by direction). GroupNorm, not BatchNorm: the judge has
-no model state, so its predictions do not depend on batch statistics of generated videos.
+The dynamic head sees the frames in order (walking left and right differ by direction); the
+static heads see the time average, which is invariant to the motion and pools evidence over
+frames. GroupNorm, not BatchNorm: the judge has no model state, so its predictions do not
+depend on batch statistics of generated videos.
 
 Inputs are frames in [0, 1): uint8 videos are scaled by 1/256 like SKD's, so SKD decodings
 (sigmoid outputs in the same scale) can be judged directly.
@@ -68,6 +71,7 @@ class Judge(nn.Module):
   """Frames (b, T, H, W, C) in [0, 1) -> {factor: logits (b, classes)}."""
   cfg: Any
   classes: tuple[tuple[str, int], ...]
+  dynamic: tuple[str, ...]
 
   @nn.compact
   def __call__(self, x):
@@ -80,13 +84,21 @@ class Judge(nn.Module):
       h = DownConv(features, impl=cfg.conv_impl)(h)
       h = nn.GroupNorm(num_groups=min(8, features))(h)
       h = nn.leaky_relu(h, 0.2)
-    h = nn.leaky_relu(nn.Dense(cfg.hidden)(h.reshape((b * t, -1))), 0.2)
-    h = nn.leaky_relu(nn.Dense(cfg.hidden)(h.reshape((b, t * cfg.hidden))), 0.2)
-    return {name: nn.Dense(n, name=f"head_{name}")(h) for name, n in self.classes}
+    channels = h.shape[-1]
+    # Dynamic heads see every frame's map, frames in order; static heads features pooled
+    # over time and space (mean and max), invariant to where the character is and how it moves.
+    frame = nn.leaky_relu(nn.Dense(cfg.hidden)(h.reshape((b * t, -1))), 0.2)
+    motion = nn.leaky_relu(
+        nn.Dense(cfg.hidden, name="motion")(frame.reshape((b, t * cfg.hidden))), 0.2)
+    pooled = h.reshape((b, -1, channels))
+    pooled = jnp.concatenate([jnp.mean(pooled, axis=1), jnp.max(pooled, axis=1)], axis=-1)
+    appearance = nn.leaky_relu(nn.Dense(cfg.hidden, name="appearance")(pooled), 0.2)
+    return {name: nn.Dense(n, name=f"head_{name}")(motion if name in self.dynamic else appearance)
+            for name, n in self.classes}
 
 
 def _module(cfg) -> Judge:
-  return Judge(cfg, tuple(factor_classes(cfg).items()))
+  return Judge(cfg, tuple(factor_classes(cfg).items()), dynamic_factor_names(cfg))
 
 
 def to_frames(video: jax.Array) -> jax.Array:
