@@ -217,6 +217,7 @@ def make_latent_judge(skd_variables, skd_cfg, judge_variables, judge_cfg,
   Decodes with the SKD decoder and classifies with the judge, in padded batches of
   ``batch_size`` (one compilation).
   """
+  from koopjax.models import judge
   check_compatible(skd_cfg, judge_cfg)
 
   def judge_latents(z: np.ndarray) -> dict[str, np.ndarray]:
@@ -226,8 +227,9 @@ def make_latent_judge(skd_variables, skd_cfg, judge_variables, judge_cfg,
                            _decode_and_judge(skd_variables, judge_variables, jnp.asarray(b),
                                              skd_cfg=skd_cfg, judge_cfg=judge_cfg))
               for b, n in _padded_batches(z, size)]
-    return {name: np.concatenate([c[name] for c in chunks]) for name in chunks[0]}
+    return {name: np.concatenate([c[name] for c in chunks]) for name in heads}
 
+  heads = tuple(judge.factor_classes(judge_cfg))  # (jax.tree.map sorts dict keys)
   return judge_latents
 
 
@@ -293,13 +295,19 @@ def analysis_indices(n: int, size: int, seed: int = 0) -> np.ndarray:
 
 def sampling_metrics(z: np.ndarray, labels: Mapping[str, np.ndarray], analysis,
                      latent_judge: LatentJudge, fix: str, seed: int, pool_size: int = 256
-                     ) -> dict[str, dict[str, float]]:
-  """One direction of the protocol: factor -> `judge_metrics` of the sampled sequences
-  against the *original* labels (for every head; the kept factor's heads are the test)."""
+                     ) -> tuple[dict[str, dict[str, float]], np.ndarray]:
+  """One direction of the protocol over every sequence.
+
+  Returns:
+    (factor -> `judge_metrics` of the sampled sequences against the *original* labels, for
+    every head (the kept factor's heads are the test, the others show leakage); the sampled
+    latents (N, T, k)).
+  """
   sampled = sample_pooled(z, analysis.eig.V, analysis.eig.U, analysis.static, fix, seed,
                           pool_size)
   probs = latent_judge(sampled)
-  return {name: metrics_lib.judge_metrics(p, labels[name]) for name, p in probs.items()}
+  return ({name: metrics_lib.judge_metrics(p, labels[name]) for name, p in probs.items()},
+          sampled)
 
 
 def mean_std(values: Sequence[float]) -> dict[str, float]:
@@ -326,7 +334,7 @@ class EvalOptions:
   batch_size: int = 256            # decode/judge batch and sampling pool size
   analysis_size: int = 256         # test sequences C and its eigenbasis are fitted on
   attribution_pairs: int = 256     # train pairs used to attribute modes to factors
-  attribution_threshold: float = 0.1
+  attribution_threshold: float = 0.05
   allow_weak_judge: bool = False   # judge a model even if the judge is < 99 % on a head
 
   def __post_init__(self):
@@ -400,12 +408,14 @@ def evaluate_skd(skd_run, judge_run, out_dir: str | pathlib.Path,
   log("judge accuracy on reconstructions: " +
       ", ".join(f"{k} {100 * v:.2f}%" for k, v in reconstruction.items()))
 
-  per_seed = []
+  per_seed, examples = [], {}
   for seed in options.seeds:
     record = {}
     for fix in FIXES:
-      record[f"fix_{fix}"] = sampling_metrics(z, labels, analysis, latent_judge, fix, seed,
-                                              options.batch_size)
+      record[f"fix_{fix}"], sampled = sampling_metrics(z, labels, analysis, latent_judge, fix,
+                                                       seed, options.batch_size)
+      if seed == options.seeds[0]:
+        examples[fix] = sampled[example_rows(len(z))]
     record["two_factor_swap"] = two_factor_swap_accuracy(z, labels, V, U, static, latent_judge,
                                                          dynamic=dynamic, seed=seed)
     log(f"seed {seed}: fix motion -> action acc {100 * record['fix_motion']['action']['acc']:.2f}%"
@@ -413,6 +423,10 @@ def evaluate_skd(skd_run, judge_run, out_dir: str | pathlib.Path,
         ", ".join(f"{n} {100 * record['fix_static'][n]['acc']:.1f}%" for n in static_heads) +
         f"; two-factor swaps {100 * record['two_factor_swap']['joint']:.1f}%")
     per_seed.append(record)
+
+  rows = example_rows(len(z))
+  sample_figure(test["video"][rows], skd_variables, skd_cfg, z[rows], examples,
+                out_dir / "samples.png", seed=options.seeds[0])
 
   log("multifactor: attributing modes to factors on train pairs")
   train = skd.load_data(skd_cfg, "train")
@@ -446,6 +460,27 @@ def evaluate_skd(skd_run, judge_run, out_dir: str | pathlib.Path,
 
 
 # ----------------------------------------------------------------------------- report
+
+SAMPLE_FIGURE_ROWS = 3
+
+
+def example_rows(n: int) -> np.ndarray:
+  """Evenly spaced test rows shown in figures (test splits are sorted by identity)."""
+  return np.unique(np.linspace(0, n - 1, SAMPLE_FIGURE_ROWS).astype(np.int64))
+
+
+def sample_figure(video: np.ndarray, skd_variables, skd_cfg, z: np.ndarray,
+                  sampled: Mapping[str, np.ndarray], path: pathlib.Path, seed: int) -> None:
+  """Per sequence: the input, its reconstruction and one sample of each direction."""
+  from koopjax import report
+  decoded = {name: decode_all(skd_variables, latents, skd_cfg)
+             for name, latents in {"recon": z, **sampled}.items()}
+  rows, names = [], []
+  for i in range(len(video)):
+    rows += [video[i], decoded["recon"][i], decoded["motion"][i], decoded["static"][i]]
+    names += [f"input {i}", "reconstruction", "fix motion,\nsample static",
+              "fix static,\nsample dynamics"]
+  report.video_grid(rows, names, path, f"samples of the evaluation protocol (seed {seed})")
 
 
 def _pm(stat: Mapping[str, float], scale: float = 1.0, digits: int = 3, pct: bool = False) -> str:
@@ -509,13 +544,14 @@ def markdown_report(results: Mapping[str, Any], dynamic: Sequence[str],
     cells = [_pm(row[n]["acc"], 100, 1, True) for n in list(dynamic) + list(static_heads)]
     lines.append(f"| {DIRECTIONS[fix]} | " + " | ".join(cells) + " |")
   tf = summary["two_factor_swap"]
+  pairs = results["per_seed"][0]["two_factor_swap"]["pairs"]
   lines += [
       "",
       "## Two-factor swaps (donor's static modes into the target)",
       "",
       f"Joint success (every static head = donor's label and {action} = target's): "
-      f"**{_pm(tf['joint'], 100, 2, True)}** over {results['per_seed'][0]['two_factor_swap']['pairs']} "
-      "pairs per seed (donors differ from targets in every label where possible).",
+      f"**{_pm(tf['joint'], 100, 2, True)}** over {pairs} pairs per seed (donors differ from "
+      "targets in every label where possible).",
       "",
       "| head | " + " | ".join(tf["per_head"]) + " |",
       "|---|" + "---|" * len(tf["per_head"]),
