@@ -347,3 +347,37 @@ def test_cli_judge_arguments_and_errors(capsys):
     cli.build_parser().parse_args(["judge", "--dataset", "mnist"])
   assert cli.main(["judge", "--dataset", "sprites", "--workdir", "w"]) == 2
   assert "data_dir" in capsys.readouterr().err
+
+
+def test_cli_evaluate_end_to_end_on_tiny_untrained_runs(tmp_path, monkeypatch, capsys):
+  """The whole SKD evaluation on tiny random models and fake labelled videos (no training):
+  the weak judge is refused, then accepted with --allow-weak-judge; outputs are written."""
+  skd_variables = jax.jit(skd.init, static_argnums=1)(jax.random.key(0), TINY)
+  judge_variables = judge.init(jax.random.key(1), TINY_JUDGE)
+  state = lambda variables: types.SimpleNamespace(  # noqa: E731
+      params=variables["params"], step=np.int32(0),
+      model_state={k: v for k, v in variables.items() if k != "params"})
+  runs = {"skd": loop.RunResult(state(skd_variables), TINY, tmp_path / "skd", []),
+          "judge": loop.RunResult(state(judge_variables), TINY_JUDGE, tmp_path / "judge", [])}
+  monkeypatch.setattr(loop, "restore", lambda workdir: runs[pathlib.Path(workdir).name])
+  monkeypatch.setattr(skd, "load_data", lambda cfg, split: fake_labelled(TINY_JUDGE, 24,
+                                                                         int(split == "test")))
+  write_run_config(tmp_path / "skd", TINY)
+  argv = ["evaluate", "--workdir", str(tmp_path / "skd"), "--judge", str(tmp_path / "judge"),
+          "--seeds", "0", "1", "--batch-size", "8", "--analysis-size", "16",
+          "--attribution-pairs", "6"]
+  assert cli.main(argv) == 2
+  assert "below 99%" in capsys.readouterr().err
+  assert cli.main(argv + ["--allow-weak-judge"]) == 0
+  out = tmp_path / "skd" / "evaluation"
+  results = json.loads((out / "results.json").read_text())
+  heads = list(judge.factor_classes(TINY_JUDGE))
+  assert len(results["per_seed"]) == 2 and results["test_sequences"] == 24
+  assert list(results["summary"]["fix_motion"]) == heads
+  assert set(results["summary"]["fix_static"]["hair"]) == {"acc", "IS", "H_yx", "H_y"}
+  assert set(results["summary"]["fix_motion"]["action"]["IS"]) == {"mean", "std"}
+  assert 0 <= results["summary"]["two_factor_swap"]["joint"]["mean"] <= 1
+  assert results["multifactor"]["attribution"]["pairs"] == 6
+  for name in ("results.md", "samples.png", "eigenvalues_by_factor.png", "incremental_swap.png"):
+    assert (out / name).is_file(), name
+  assert "| koopjax SKD, synthetic (this run) |" in (out / "results.md").read_text()
