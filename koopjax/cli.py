@@ -56,6 +56,79 @@ def _prepare(args: argparse.Namespace) -> int:
   return 0
 
 
+def _judge(args: argparse.Namespace) -> int:
+  from koopjax import configs
+  from koopjax.models import judge
+  from koopjax.train import loop
+
+  cfg = configs.get_config(f"judge_{args.dataset}")
+  overrides = list(args.set or [])
+  for field, value in (("steps", args.steps), ("seed", args.seed), ("data_dir", args.data_dir)):
+    if value is not None:
+      overrides.append(f"{field}={value}")
+  cfg = configs.apply_overrides(cfg, overrides)
+  configs.validate(cfg)
+  workdir = args.workdir or f"runs/{cfg.name}"
+  print(f"koopjax judge: dataset {cfg.dataset!r} -> {workdir}\n{configs.dumps(cfg)}")
+  result = loop.run(cfg, workdir, progress=not args.no_progress)
+  report = judge.test_accuracy_report(result)
+  print("test accuracy per head: " + ", ".join(
+      f"{name} {100 * acc:.2f}%" for name, acc in report["accuracy"].items()))
+  print(f"saved in {result.workdir} (report/accuracy.json)")
+  if report["weak_heads"]:
+    print(f"koopjax judge: below {100 * judge.REQUIRED_ACCURACY:.0f}% on "
+          f"{', '.join(report['weak_heads'])}; `koopjax evaluate` refuses this judge (train "
+          "longer with --steps, or pass --allow-weak-judge there).", file=sys.stderr)
+    return 1
+  return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+  import json
+  import pathlib
+
+  workdir = pathlib.Path(args.workdir)
+  config_path = workdir / "config.json"
+  if not config_path.is_file():
+    print(f"koopjax evaluate: no run in {workdir} (no config.json); train one first with "
+          "`koopjax train --workdir DIR`.", file=sys.stderr)
+    return 2
+  model = json.loads(config_path.read_text()).get("model")
+  out = pathlib.Path(args.out) if args.out else workdir / "evaluation"
+  if model == "skd":
+    if not args.judge:
+      print(f"koopjax evaluate: {workdir} is an SKD run; its evaluation needs a trained judge: "
+            "--judge DIR (train one with `koopjax judge --dataset DATASET --workdir DIR`).",
+            file=sys.stderr)
+      return 2
+    from koopjax.eval import protocol
+    from koopjax.train import loop
+    try:
+      options = protocol.EvalOptions(
+          seeds=tuple(args.seeds), batch_size=args.batch_size, analysis_size=args.analysis_size,
+          attribution_pairs=args.attribution_pairs, allow_weak_judge=args.allow_weak_judge)
+      results = protocol.evaluate_skd(loop.restore(workdir), loop.restore(args.judge), out,
+                                      options)
+    except (protocol.EvaluationError, FileNotFoundError) as error:
+      print(f"koopjax evaluate: {error}", file=sys.stderr)
+      return 2
+    action = results["summary"]["fix_motion"]["action"]
+    print(f"fix dynamics, sample static: action acc {100 * action['acc']['mean']:.2f}% ± "
+          f"{100 * action['acc']['std']:.2f}%, IS {action['IS']['mean']:.3f}; outputs in {out}")
+    return 0
+  from koopjax import models
+  from koopjax.train import loop
+  module = models.get(model)
+  if not hasattr(module, "evaluate"):
+    print(f"koopjax evaluate: model {model!r} has no evaluation.", file=sys.stderr)
+    return 2
+  if args.judge:
+    print(f"koopjax evaluate: note: --judge is only used for SKD runs, not {model!r}.")
+  module.evaluate(loop.restore(workdir), out)
+  print(f"outputs in {out}")
+  return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
   parser = argparse.ArgumentParser(prog="koopjax", description=__doc__)
   verbs = parser.add_subparsers(dest="verb", required=True)
@@ -77,6 +150,34 @@ def build_parser() -> argparse.ArgumentParser:
                        "../shared/data/lpc-sprites beside the repository, if present)")
   prepare.add_argument("--data-dir", required=True, help="TFDS data directory to write")
   prepare.set_defaults(run=_prepare)
+
+  judge = verbs.add_parser("judge", help="train the judge classifier (a head per factor)")
+  judge.add_argument("--dataset", choices=("synthetic", "sprites"), default="synthetic",
+                     help="dataset (preset judge_<dataset>; default: synthetic)")
+  judge.add_argument("--workdir", help="run directory (default: runs/judge_<dataset>)")
+  judge.add_argument("--data-dir", help="TFDS data directory of the prepared dataset (sprites)")
+  judge.add_argument("--steps", type=int, help="total optimiser steps")
+  judge.add_argument("--seed", type=int)
+  judge.add_argument("--set", action="append", metavar="KEY=VALUE",
+                     help="override a config field (repeatable)")
+  judge.add_argument("--no-progress", action="store_true", help="no progress bar")
+  judge.set_defaults(run=_judge)
+
+  evaluate = verbs.add_parser("evaluate", help="evaluate a trained run (SKD: with a judge)")
+  evaluate.add_argument("--workdir", required=True, help="the trained run to evaluate")
+  evaluate.add_argument("--judge", help="a trained judge run (required for SKD runs)")
+  evaluate.add_argument("--out", help="output folder (default: WORKDIR/evaluation)")
+  evaluate.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2],
+                        help="sampling seeds (default: 0 1 2)")
+  evaluate.add_argument("--batch-size", type=int, default=256,
+                        help="decode/judge batch and sampling pool size (default: 256)")
+  evaluate.add_argument("--analysis-size", type=int, default=256,
+                        help="test sequences the Koopman operator is fitted on (default: 256)")
+  evaluate.add_argument("--attribution-pairs", type=int, default=256,
+                        help="train pairs for attributing modes to factors (default: 256)")
+  evaluate.add_argument("--allow-weak-judge", action="store_true",
+                        help="evaluate even if the judge is below 99%% on a head")
+  evaluate.set_defaults(run=_evaluate)
   return parser
 
 

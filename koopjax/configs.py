@@ -359,3 +359,57 @@ register("damped_pendulum", KAEConfig(name="damped_pendulum", system="damped_pen
 # Lorenz-63 (chaotic; RK4, dt = 0.02): long rollouts cannot track it, only short ones.
 register("lorenz", KAEConfig(name="lorenz", system="lorenz", dt=0.02, k=12, hidden=32),
          validate_kae)
+
+
+# ---------------------------------------------------------------------------------------------
+# The judge classifier of the evaluation protocol (koopjax.models.judge)
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class JudgeConfig(TrainConfig):
+  """The judge classifier of the evaluation protocol (skd-spec.md 1.6; `koopjax.models.judge`):
+  one softmax head for the action and for every static factor of the dataset."""
+  name: str = "judge_synthetic"
+  model: str = "judge"
+  dataset: str = "synthetic"
+  data_dir: str = ""                    # TFDS data dir (sprites)
+  image_size: int = 32
+  channels: int = 3
+  frames: int = 8
+  conv_dim: int = 16                    # width of the first conv stage, doubled per stage
+  hidden: int = 64                      # per-frame features and the sequence feature
+  conv_impl: str = "fast"
+
+
+def validate_judge(cfg: JudgeConfig) -> None:
+  """Checks the fields of a judge run."""
+  _require(cfg.model == "judge", "model",
+           f"a JudgeConfig trains model 'judge'; got {cfg.model!r}.")
+  _require(cfg.dataset in DATASETS, "dataset",
+           f"must be one of {', '.join(DATASETS)}; got {cfg.dataset!r}.")
+  if cfg.dataset == "sprites":
+    _require(bool(cfg.data_dir), "data_dir", "the sprites dataset needs data_dir=DIR (prepare "
+             "it with koopjax.data.sprites.prepare(manual_dir, data_dir)).")
+    _require(cfg.image_size == 64, "image_size", "sprites videos are 64x64; use image_size=64.")
+  size_ok = cfg.image_size >= 8 and math.log2(cfg.image_size).is_integer()
+  _require(size_ok, "image_size", "the judge halves the image down to 4x4, so it must be a "
+           f"power of two >= 8 (e.g. 32 or 64); got {cfg.image_size}.")
+  _require(cfg.channels >= 1, "channels", "must be >= 1.")
+  _require(cfg.frames >= 1, "frames", "must be >= 1.")
+  _require(cfg.conv_dim >= 1, "conv_dim", "must be >= 1.")
+  _require(cfg.hidden >= 1, "hidden", "must be >= 1.")
+  _require(cfg.conv_impl in CONV_IMPLS, "conv_impl",
+           f"must be one of {', '.join(CONV_IMPLS)}; got {cfg.conv_impl!r}.")
+
+
+# Judges: >= 99 % on every head of the test split (identities unseen in training).
+# judge_synthetic: about 40 s of CPU time (2 cores); >= 99.6 % on every head for seeds 0-2.
+register("judge_synthetic", JudgeConfig(name="judge_synthetic", conv_dim=8, hidden=64,
+                                        steps=400, batch_size=64, learning_rate=2e-3,
+                                        grad_clip_norm=1.0, checkpoint_every=0, log_every=20),
+         validate_judge)
+register("judge_sprites", JudgeConfig(name="judge_sprites", dataset="sprites", image_size=64,
+                                      conv_dim=16, hidden=64, steps=1500, batch_size=64,
+                                      learning_rate=1e-3, checkpoint_every=500, log_every=50),
+         validate_judge)

@@ -1,0 +1,383 @@
+"""Tests of the judge, its metrics, the SKD sampling/swap protocol, multifactor attribution and
+the `judge` / `evaluate` command-line verbs."""
+
+import dataclasses
+import json
+import pathlib
+import sys
+import types
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import koopjax as kj
+from koopjax import cli
+from koopjax import configs
+from koopjax import eval as kev
+from koopjax import models
+from koopjax.eval import multifactor
+from koopjax.eval import protocol
+from koopjax.models import judge
+from koopjax.models import skd
+from koopjax.train import loop
+
+TINY = configs.get_config("tiny")
+TINY_JUDGE = dataclasses.replace(configs.get_config("judge_synthetic"), conv_dim=4, hidden=8,
+                                 batch_size=16, steps=3, log_every=1, report=False,
+                                 num_devices=1)
+
+
+# ----------------------------------------------------------------------------- metrics
+
+
+def reference_metrics(probs, labels, eps=1e-16):
+  """Independent computation in the style of the literature's evaluation scripts."""
+  acc = np.mean(np.argmax(probs, 1) == labels)
+  m = min((labels == c).sum() for c in np.unique(labels))
+  index = np.hstack([np.nonzero(labels == c)[0][:m] for c in np.unique(labels)])
+  p = probs[index]
+  p_y = p.mean(axis=0)
+  kl = (p * (np.log(p + eps) - np.log(p_y[None] + eps))).sum(axis=1)
+  return {"acc": acc, "IS": np.exp(kl.mean()),
+          "H_yx": -np.mean((p * np.log(p + eps)).sum(axis=1)),
+          "H_y": -(p_y * np.log(p_y + eps)).sum()}
+
+
+def test_judge_metrics_match_an_independent_computation():
+  rng = np.random.default_rng(0)
+  probs = rng.dirichlet(np.full(5, 0.3), size=300) * (1 - 1e-9) + 1e-9 / 5
+  labels = rng.choice(5, size=300, p=[0.4, 0.3, 0.1, 0.1, 0.1]).astype(np.int32)
+  got, want = kev.judge_metrics(probs, labels), reference_metrics(probs, labels)
+  assert set(got) == {"acc", "IS", "H_yx", "H_y"}
+  for key in want:
+    np.testing.assert_allclose(got[key], want[key], rtol=1e-9, err_msg=key)
+  # the balanced subset matters: IS / H(y) over all rows differ
+  assert abs(kev.marginal_entropy(probs) - got["H_y"]) > 1e-3
+
+
+def test_perfect_classifier_on_a_balanced_set():
+  n = 9
+  labels = np.tile(np.arange(n), 7)
+  probs = np.eye(n)[labels]
+  got = kev.judge_metrics(probs, labels)
+  assert got["acc"] == 1.0 and got["H_yx"] == 0.0
+  np.testing.assert_allclose(got["H_y"], np.log(n), rtol=1e-12)
+  np.testing.assert_allclose(got["IS"], n, rtol=1e-12)
+  # a constant prediction: IS 1, H(y) 0, accuracy 1/n
+  flat = kev.judge_metrics(np.eye(n)[np.zeros_like(labels)], labels)
+  np.testing.assert_allclose([flat["IS"], flat["H_y"], flat["acc"]], [1, 0, 1 / n], atol=1e-12)
+
+
+def test_balanced_subset_takes_the_first_m_of_every_present_class():
+  labels = np.array([2, 0, 0, 1, 2, 0, 1, 5])
+  np.testing.assert_array_equal(kev.balanced_subset(labels), [1, 3, 0, 7])  # m = 1 (class 5)
+  labels = np.array([2, 0, 0, 1, 2, 0, 1])
+  np.testing.assert_array_equal(kev.balanced_subset(labels), [1, 2, 3, 6, 0, 4])
+  with pytest.raises(ValueError, match="non-empty"):
+    kev.balanced_subset(np.array([], np.int32))
+
+
+def test_judge_metrics_errors():
+  labels = np.array([0, 1])
+  with pytest.raises(ValueError, match="sum to 1"):
+    kev.judge_metrics(np.array([[2.0, 1.0], [0.0, 3.0]]), labels)  # logits, not softmax
+  with pytest.raises(ValueError, match="non-negative"):
+    kev.judge_metrics(np.array([[2.0, -1.0], [0.0, 1.0]]), labels)
+  with pytest.raises(ValueError, match=r"labels must be in \[0, 1\]"):
+    kev.judge_metrics(np.eye(2), np.array([0, 2]))
+  with pytest.raises(ValueError, match="shape"):
+    kev.judge_metrics(np.eye(2), np.array([0, 1, 1]))
+
+
+# ----------------------------------------------------------------------------- judge model
+
+
+def fake_labelled(cfg, n=32, seed=0):
+  rng = np.random.default_rng(seed)
+  data = {"video": rng.integers(0, 256, (n, cfg.frames, cfg.image_size, cfg.image_size, 3),
+                                dtype=np.uint8)}
+  for name, classes in judge.factor_classes(cfg).items():
+    data[name] = rng.integers(0, classes, n).astype(np.int32)
+  return data
+
+
+def test_judge_heads_loss_and_training_through_the_one_trainer(tmp_path, monkeypatch):
+  cfg = TINY_JUDGE
+  assert list(judge.factor_classes(cfg)) == ["action", "skin", "pants", "top", "hair",
+                                             "background"]
+  assert judge.batch_keys(cfg) == ("video", *judge.factor_classes(cfg))
+  data = fake_labelled(cfg)
+  variables = judge.init(jax.random.key(0), cfg)
+  assert set(variables) == {"params"}
+  probs = jax.jit(judge.probabilities, static_argnums=2)(
+      variables, judge.to_frames(jnp.asarray(data["video"][:4])), cfg)
+  for name, classes in judge.factor_classes(cfg).items():
+    assert probs[name].shape == (4, classes)
+    np.testing.assert_allclose(np.sum(probs[name], axis=1), 1, rtol=1e-5)
+  loss_fn = jax.jit(judge.loss_fn, static_argnums=4)
+  loss, (metrics, state) = loss_fn(variables["params"], {}, data, None, cfg)
+  assert np.isfinite(loss) and state == {} and "acc_action" in metrics and "ce_hair" in metrics
+  with pytest.raises(ValueError, match="sequences of shape"):
+    judge.logits(variables, jnp.zeros((1, 8, 16, 16, 3)), cfg)
+
+  monkeypatch.setattr(judge, "load_data", lambda cfg, split: fake_labelled(cfg, 32, 1))
+  result = loop.run(cfg, tmp_path / "judge", progress=False)
+  restored = loop.restore(tmp_path / "judge")
+  assert isinstance(restored.cfg, configs.JudgeConfig) and restored.cfg == cfg
+  jax.tree.map(np.testing.assert_array_equal, jax.device_get(result.state.params),
+               jax.device_get(restored.state.params))
+  report = judge.test_accuracy_report(restored)
+  assert set(report["accuracy"]) == set(judge.factor_classes(cfg))
+  assert json.loads((tmp_path / "judge" / "report" / "accuracy.json").read_text()) == report
+
+
+def test_judge_config_validation():
+  configs.validate(configs.get_config("judge_synthetic"))
+  cases = [("dataset=mnist", "dataset"), ("image_size=48", "image_size"),
+           ("conv_impl=cuda", "conv_impl"), ("hidden=0", "hidden")]
+  for override, field in cases:
+    with pytest.raises(configs.ConfigError, match=repr(field)):
+      configs.validate(configs.apply_overrides(TINY_JUDGE, [override]))
+  with pytest.raises(configs.ConfigError, match="data_dir"):
+    configs.validate(configs.get_config("judge_sprites"))
+
+
+# ----------------------------------------------------------------------------- protocol
+
+
+@pytest.fixture(scope="module")
+def tiny_skd():
+  variables = jax.jit(skd.init, static_argnums=1)(jax.random.key(0), TINY)
+  video = np.random.default_rng(0).integers(0, 256, (24, TINY.frames, 32, 32, 3), np.uint8)
+  return variables, video, jax.jit(skd.analyse, static_argnums=2)(variables, video, TINY)
+
+
+def test_sample_latents_shapes_determinism_and_fixed_parts(tiny_skd):
+  _, _, analysis = tiny_skd
+  z, (V, U), static = analysis.z, analysis.eig[1:], analysis.static
+  key = jax.random.key(3)
+  a = protocol.sample_latents(z, V, U, static, key, "motion")
+  assert a.shape == z.shape and a.dtype == z.dtype
+  np.testing.assert_array_equal(a, protocol.sample_latents(z, V, U, static, key, "motion"))
+  assert not np.allclose(a, protocol.sample_latents(z, V, U, static, jax.random.key(4), "motion"))
+  # the kept part is unchanged: project onto eigen-coordinates
+  phi, phi_a = np.asarray(z @ V), np.asarray(a @ V)
+  kept = ~np.asarray(static)
+  np.testing.assert_allclose(phi_a[..., kept], phi[..., kept], atol=1e-4)
+  assert not np.allclose(phi_a[..., ~kept], phi[..., ~kept], atol=1e-3)
+  everything = jnp.ones_like(static)
+  np.testing.assert_allclose(protocol.sample_latents(z, V, U, everything, key, "static"), z,
+                             atol=1e-4)
+  with pytest.raises(ValueError, match="fix must be one of"):
+    protocol.sample_latents(z, V, U, static, key, "dynamics")
+
+
+def test_sample_sequences_end_to_end_on_a_tiny_skd(tiny_skd):
+  variables, video, analysis = tiny_skd
+  frames = protocol.sample_sequences(variables, TINY, video, analysis, "motion", seed=0,
+                                     pool_size=8)
+  assert frames.shape == video.shape and frames.dtype == np.float32
+  again = protocol.sample_sequences(variables, TINY, video, analysis, "motion", seed=0,
+                                    pool_size=8)
+  np.testing.assert_array_equal(frames, again)
+  other = protocol.sample_sequences(variables, TINY, video, analysis, "motion", seed=1,
+                                    pool_size=8)
+  assert not np.allclose(frames, other)
+  # fix static, sample dynamics, with every mode static: the input, up to decoding
+  all_static = analysis._replace(static=jnp.ones_like(analysis.static))
+  same = protocol.sample_sequences(variables, TINY, video, all_static, "static", seed=0,
+                                   pool_size=8)
+  recon = protocol.decode_all(variables, protocol.encode_all(variables, video, TINY), TINY)
+  np.testing.assert_allclose(same, recon, atol=1e-4)
+
+
+def test_pools_partition_and_donors_differ_in_every_label():
+  parts = protocol.pools(10, 4, seed=0)
+  assert [len(p) for p in parts] == [4, 3, 3]
+  np.testing.assert_array_equal(np.sort(np.concatenate(parts)), np.arange(10))
+  labels = {"a": np.arange(12) % 3, "b": np.arange(12) % 4}
+  donor, strict = multifactor.donors(labels, seed=0)
+  assert strict.all()
+  for name in labels:
+    assert np.all(labels[name][donor] != labels[name])
+  np.testing.assert_array_equal(donor, multifactor.donors(labels, seed=0)[0])
+  donor, strict = multifactor.donors({"a": np.zeros(3, int)}, seed=0)  # impossible: fallback
+  assert not strict.any()
+
+
+# ----------------------------------------------------------------------------- multifactor
+
+
+def known_modes_case(n=60, frames=3, seed=0):
+  """Latents built from eigen-components with a known factor per component.
+
+  Eigenvalues: 1 (factor "colour"), a pair 0.95 e^{±0.05i} ("shape"), 0.3 and a pair
+  0.4 ± 0.6i ("action"), and 0.7 (noise nobody reads). A fake judge reads each factor from
+  its own eigen-coordinates (nearest code).
+  """
+  rng = np.random.default_rng(seed)
+  blocks = np.zeros((7, 7))
+  blocks[0, 0], blocks[3, 3], blocks[6, 6] = 1.0, 0.3, 0.7
+  for i, lam in ((1, 0.95 * np.exp(0.05j)), (4, 0.4 + 0.6j)):
+    blocks[i:i + 2, i:i + 2] = [[lam.real, lam.imag], [-lam.imag, lam.real]]
+  m = rng.normal(size=(7, 7))
+  c = np.linalg.inv(m) @ blocks @ m
+  ev, V, U = (np.asarray(x) for x in kj.eig(jnp.asarray(c)))
+  find = lambda lam: int(np.argmin(np.abs(ev - lam)))  # noqa: E731
+  modes = {"colour": [find(1.0)], "action": sorted([find(0.3), find(0.4 + 0.6j),
+                                                     find(0.4 - 0.6j)]),
+           "shape": sorted([find(0.95 * np.exp(0.05j)), find(0.95 * np.exp(-0.05j))])}
+  codes = {"colour": np.array([-2.0, 0.0, 2.0]), "shape": np.array([1 + 1j, -1 + 0.5j, 2j]),
+           "action": np.array([1.0, -1.0])}
+  labels = {name: rng.integers(0, len(c), n) for name, c in codes.items()}
+  phi = np.zeros((n, frames, 7), complex)
+  phi[:, :, find(1.0)] = codes["colour"][labels["colour"]][:, None]
+  a, b = find(0.95 * np.exp(0.05j)), find(0.95 * np.exp(-0.05j))
+  phi[:, :, a] = codes["shape"][labels["shape"]][:, None]
+  phi[:, :, b] = np.conj(phi[:, :, a])
+  phi[:, :, find(0.3)] = codes["action"][labels["action"]][:, None]
+  p, q = find(0.4 + 0.6j), find(0.4 - 0.6j)
+  phi[:, :, p] = 0.5j * codes["action"][labels["action"]][:, None]
+  phi[:, :, q] = np.conj(phi[:, :, p])
+  phi[:, :, find(0.7)] = rng.normal(size=(n, 1))
+  z = np.real(phi @ U).astype(np.float32)
+
+  def fake_judge(latents):
+    f = np.asarray(latents, np.float64) @ V  # (m, T, k)
+    out = {}
+    for name, code in codes.items():
+      i = modes[name][0] if name != "action" else find(0.3)
+      value = f[:, 0, i] if name != "shape" else f[:, 0, a]
+      pred = np.argmin(np.abs(value[:, None] - code[None]), axis=1)
+      out[name] = np.eye(len(code))[pred]
+    return out
+
+  return z, labels, ev, V, U, modes, fake_judge
+
+
+def test_mode_attribution_recovers_known_factors():
+  z, labels, ev, V, U, modes, fake_judge = known_modes_case()
+  components = kev.mode_components(ev)
+  assert sorted(i for c in components for i in c) == list(range(7))
+  assert sorted(len(c) for c in components) == [1, 1, 1, 2, 2]
+  donor, strict = multifactor.donors(labels, seed=0)
+  assert strict.all()
+  attribution = kev.attribute_modes(z, z[donor], labels, {k: v[donor] for k, v in labels.items()},
+                                    V, U, ev, fake_judge)
+  assert attribution["modes"]["colour"] == modes["colour"]
+  assert attribution["modes"]["shape"] == modes["shape"]
+  # the action is read from the real mode 0.3 only; the pair 0.4 ± 0.6i carries nothing read
+  find = lambda lam: int(np.argmin(np.abs(ev - lam)))  # noqa: E731
+  assert attribution["modes"]["action"] == [find(0.3)]
+  noise = [c for c, h in zip(attribution["components"], attribution["component_head"])
+           if h is None]
+  assert [find(0.7)] in noise
+  table = kev.factor_swap_table(z, labels, donor, V, U, attribution["modes"], fake_judge,
+                                ["colour", "shape"])
+  assert table["colour"]["success"] == 1.0 and table["shape"]["success"] == 1.0
+  assert table["colour"]["donor_rate"]["shape"] == 0.0
+  static = np.zeros(7, bool)
+  static[modes["colour"] + modes["shape"]] = True
+  swap = kev.two_factor_swap_accuracy(z, labels, V, U, static, fake_judge, seed=1)
+  assert swap["joint"] == 1.0 and swap["pairs"] == len(z)
+  steps = kev.incremental_swaps(z[0], z[donor[0]], V, U, [modes["colour"], modes["shape"]])
+  assert steps.shape == (2,) + z.shape[1:]
+  judged = fake_judge(steps)
+  assert np.argmax(judged["colour"], 1).tolist() == [labels["colour"][donor[0]]] * 2
+  assert np.argmax(judged["shape"], 1)[0] == labels["shape"][0]
+
+
+def test_mode_components_rejects_unpaired_complex_eigenvalues():
+  with pytest.raises(ValueError, match="conjugate"):
+    kev.mode_components(np.array([1.0, 0.5 + 0.5j, 0.2]))
+
+
+# ----------------------------------------------------------------------------- CLI
+
+
+def write_run_config(path, cfg):
+  path.mkdir(parents=True, exist_ok=True)
+  (path / "config.json").write_text(configs.dumps(cfg))
+
+
+def test_cli_evaluate_needs_a_judge_for_skd_runs(tmp_path, capsys):
+  write_run_config(tmp_path / "skd", TINY)
+  assert cli.main(["evaluate", "--workdir", str(tmp_path / "skd")]) == 2
+  assert "--judge DIR" in capsys.readouterr().err
+  assert cli.main(["evaluate", "--workdir", str(tmp_path / "nothing")]) == 2
+  assert "no run in" in capsys.readouterr().err
+  args = cli.build_parser().parse_args(["evaluate", "--workdir", "a", "--judge", "b",
+                                        "--seeds", "4", "5", "6", "7"])
+  assert args.seeds == [4, 5, 6, 7] and args.batch_size == 256 and not args.allow_weak_judge
+  with pytest.raises(SystemExit):
+    cli.build_parser().parse_args(["evaluate"])  # --workdir is required
+
+
+def test_cli_evaluate_dispatches_other_models_to_their_evaluate(tmp_path, monkeypatch, capsys):
+  calls = []
+  fake = types.ModuleType("fake_forecaster")
+  fake.evaluate = lambda result, out: calls.append((result, out))
+  monkeypatch.setitem(sys.modules, "fake_forecaster", fake)
+  monkeypatch.setitem(models.MODELS, "fake", "fake_forecaster")
+  monkeypatch.setattr(loop, "restore", lambda workdir: ("restored", workdir))
+  (tmp_path / "run").mkdir()
+  (tmp_path / "run" / "config.json").write_text(json.dumps({"model": "fake"}))
+  assert cli.main(["evaluate", "--workdir", str(tmp_path / "run")]) == 0
+  assert calls == [(("restored", tmp_path / "run"), tmp_path / "run" / "evaluation")]
+
+
+def test_cli_evaluate_rejects_a_judge_for_other_data(tmp_path, monkeypatch, capsys):
+  runs = {"skd": types.SimpleNamespace(cfg=TINY, workdir=tmp_path / "skd"),
+          "judge": types.SimpleNamespace(cfg=dataclasses.replace(TINY_JUDGE, image_size=64),
+                                         workdir=tmp_path / "judge")}
+  monkeypatch.setattr(loop, "restore", lambda workdir: runs[pathlib.Path(workdir).name])
+  write_run_config(tmp_path / "skd", TINY)
+  code = cli.main(["evaluate", "--workdir", str(tmp_path / "skd"), "--judge",
+                   str(tmp_path / "judge")])
+  assert code == 2 and "image_size=64" in capsys.readouterr().err
+
+
+def test_cli_judge_arguments_and_errors(capsys):
+  args = cli.build_parser().parse_args(["judge", "--dataset", "sprites", "--workdir", "w",
+                                        "--data-dir", "d", "--steps", "5"])
+  assert (args.dataset, args.workdir, args.data_dir, args.steps) == ("sprites", "w", "d", 5)
+  with pytest.raises(SystemExit):
+    cli.build_parser().parse_args(["judge", "--dataset", "mnist"])
+  assert cli.main(["judge", "--dataset", "sprites", "--workdir", "w"]) == 2
+  assert "data_dir" in capsys.readouterr().err
+
+
+def test_cli_evaluate_end_to_end_on_tiny_untrained_runs(tmp_path, monkeypatch, capsys):
+  """The whole SKD evaluation on tiny random models and fake labelled videos (no training):
+  the weak judge is refused, then accepted with --allow-weak-judge; outputs are written."""
+  skd_variables = jax.jit(skd.init, static_argnums=1)(jax.random.key(0), TINY)
+  judge_variables = judge.init(jax.random.key(1), TINY_JUDGE)
+  state = lambda variables: types.SimpleNamespace(  # noqa: E731
+      params=variables["params"], step=np.int32(0),
+      model_state={k: v for k, v in variables.items() if k != "params"})
+  runs = {"skd": loop.RunResult(state(skd_variables), TINY, tmp_path / "skd", []),
+          "judge": loop.RunResult(state(judge_variables), TINY_JUDGE, tmp_path / "judge", [])}
+  monkeypatch.setattr(loop, "restore", lambda workdir: runs[pathlib.Path(workdir).name])
+  monkeypatch.setattr(skd, "load_data", lambda cfg, split: fake_labelled(TINY_JUDGE, 24,
+                                                                         int(split == "test")))
+  write_run_config(tmp_path / "skd", TINY)
+  argv = ["evaluate", "--workdir", str(tmp_path / "skd"), "--judge", str(tmp_path / "judge"),
+          "--seeds", "0", "1", "--batch-size", "8", "--analysis-size", "16",
+          "--attribution-pairs", "6"]
+  assert cli.main(argv) == 2
+  assert "below 99%" in capsys.readouterr().err
+  assert cli.main(argv + ["--allow-weak-judge"]) == 0
+  out = tmp_path / "skd" / "evaluation"
+  results = json.loads((out / "results.json").read_text())
+  heads = list(judge.factor_classes(TINY_JUDGE))
+  assert len(results["per_seed"]) == 2 and results["test_sequences"] == 24
+  assert list(results["summary"]["fix_motion"]) == heads
+  assert set(results["summary"]["fix_static"]["hair"]) == {"acc", "IS", "H_yx", "H_y"}
+  assert set(results["summary"]["fix_motion"]["action"]["IS"]) == {"mean", "std"}
+  assert 0 <= results["summary"]["two_factor_swap"]["joint"]["mean"] <= 1
+  assert results["multifactor"]["attribution"]["pairs"] == 6
+  for name in ("results.md", "samples.png", "eigenvalues_by_factor.png", "incremental_swap.png"):
+    assert (out / name).is_file(), name
+  assert "| koopjax SKD, synthetic (this run) |" in (out / "results.md").read_text()
