@@ -41,8 +41,10 @@ import os
 import pathlib
 import platform
 import resource
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from typing import Any
 
@@ -154,6 +156,13 @@ def worker_info(spec: dict[str, Any]) -> dict[str, Any]:
       peak = {"bfloat16": _measure_matmul_peak("bfloat16", 8192),
               "float32": _measure_matmul_peak("float32", 8192)}
       source = "measured: best 8192x8192 matmul in JAX (device not in the peak table)"
+  try:
+    import inspect
+    import koopjax.nn
+    first = inspect.getsource(koopjax.nn).strip().splitlines()[0]
+    info["conv_layers"] = first[:120]
+  except (ImportError, OSError, IndexError):
+    info["conv_layers"] = None
   info["peak_flops"] = peak
   info["peak_source"] = source
   matmul_precision = jax.config.jax_default_matmul_precision
@@ -281,7 +290,7 @@ def _device_peak_memory(devices) -> tuple[int | None, str]:
       peaks.append(int(stats["peak_bytes_in_use"]))
   if peaks:
     return max(peaks), "device peak_bytes_in_use (max over devices)"
-  return _rss_peak_bytes(), "host process peak RSS (no device memory stats)"
+  return _rss_peak_bytes(), "host process peak RSS"
 
 
 def worker_jax(spec: dict[str, Any]) -> dict[str, Any]:
@@ -491,14 +500,15 @@ def worker_pipeline(spec: dict[str, Any]) -> dict[str, Any]:
   if source is None:
     from koopjax.data import synthetic
     start = time.perf_counter()
-    arrays = synthetic.make_dataset("train", image_size=64, frames=8)
+    size, frames = spec.get("image_size", 64), spec.get("frames", 8)
+    arrays = synthetic.make_dataset("train", image_size=size, frames=frames)
     load_s = time.perf_counter() - start
     why = source_note if data_dir else "no --data-dir given"
-    source = f"SYNTHETIC fallback (64x64, T=8; {why})"
+    source = f"SYNTHETIC fallback ({size}x{size}, T={frames}; {why})"
   video = arrays["video"]
   out = {"kind": "input_pipeline", "source": source, "dataset_size": int(len(video)),
          "prepare_s": prepare_s, "load_s": load_s, "points": []}
-  min_time = spec.get("min_time", 1.0)
+  min_time = spec.get("min_time", 2.0)
   for devices in spec["devices"]:
     mesh = parallel.make_mesh(devices)
     n_dev = mesh.devices.size
@@ -656,6 +666,9 @@ def main(argv: list[str] | None = None) -> int:
                       help="PyTorch points: auto = reference on CPU, all single-device points "
                       "on accelerators.")
   parser.add_argument("--no-torch-compile", action="store_true")
+  parser.add_argument("--torch-warm-cache", action="store_true",
+                      help="let torch.compile reuse its on-disk caches (default: a fresh cache "
+                      "per run, so its compile time is cold like JAX's)")
   parser.add_argument("--no-parity", action="store_true")
   parser.add_argument("--eig-step", choices=("auto", "yes", "no"), default="auto",
                       help="also time the full step with the host eigenvalue path "
@@ -709,11 +722,13 @@ def main(argv: list[str] | None = None) -> int:
 
   records: list[dict[str, Any]] = []
   # 1. koopjax train step.
-  ref_key = (REFERENCE["batch"], REFERENCE["devices"], REFERENCE["precision"])
+  # The anchor point (e2e loop, full-step eigenvalue paths): the reference point when it is
+  # selected, else the first selected point.
+  anchor = next((p for p in points if p == REFERENCE), points[0] if points else REFERENCE)
   e2e = args.e2e == "yes" or (args.e2e == "auto" and not on_cpu)
   for point in points:
     spec = {**base, **point, "steps": steps, "warmup": warmup}
-    if e2e and (point["batch"], point["devices"], point["precision"]) == ref_key:
+    if e2e and point == anchor:
       spec["e2e"] = steps
     log(f"[koopjax] batch {point['batch']} devices {point['devices']} {point['precision']} ...")
     rec = run_worker("jax", spec, jax_env)
@@ -726,9 +741,14 @@ def main(argv: list[str] | None = None) -> int:
   eig = run_worker("eig", {**base, "batch": 32, "precision": "float32"}, jax_env)
   eig_steps = []
   if args.eig_step == "yes" or (args.eig_step == "auto" and not on_cpu):
+    measured = next((r for r in records if r["impl"] == "koopjax" and all(
+        r[key] == anchor[key] for key in ("batch", "devices", "precision"))), None)
     for path in ("device", "host"):
-      spec = {**base, **REFERENCE, "steps": steps, "warmup": warmup, "eig_path": path}
-      log(f"[eig] full step at the reference point, eigenvalues on {path} ...")
+      if path == "device" and measured is not None:
+        eig_steps.append({**measured, "kind": "eig_path_step", "impl": "koopjax[device-eig]"})
+        continue
+      spec = {**base, **anchor, "steps": steps, "warmup": warmup, "eig_path": path}
+      log(f"[eig] full step at batch {anchor['batch']}, eigenvalues on {path} ...")
       rec = run_worker("jax", spec, jax_env)
       if rec:
         rec["kind"] = "eig_path_step"
@@ -758,9 +778,14 @@ def main(argv: list[str] | None = None) -> int:
       for compiled in modes:
         name = "torch.compile" if compiled else "eager"
         log(f"[torch] {name} batch {batch} {precision} ...")
+        env = dict(torch_env)
+        if compiled and not args.torch_warm_cache:
+          cache = tempfile.mkdtemp(prefix="koopjax-bench-inductor-")
+          env.update(TORCHINDUCTOR_CACHE_DIR=cache, TRITON_CACHE_DIR=os.path.join(cache, "triton"))
         rec = run_worker("torch", {**base, "batch": batch, "precision": precision,
-                                   "steps": steps, "warmup": warmup, "compile": compiled},
-                         torch_env)
+                                   "steps": steps, "warmup": warmup, "compile": compiled}, env)
+        if compiled and not args.torch_warm_cache:
+          shutil.rmtree(cache, ignore_errors=True)
         if rec:
           records.append(rec)
           if rec["torch_device"] != "cuda" and not on_cpu:
@@ -772,8 +797,11 @@ def main(argv: list[str] | None = None) -> int:
   batches = sorted({p["batch"] for p in points}) or [REFERENCE["batch"]]
   pipe_devices = sorted({p["devices"] for p in points}) or [1]
   log("[pipeline] input pipeline rate ...")
+  cfg = _config({**base, **REFERENCE})
   pipeline = run_worker("pipeline", {"data_dir": args.data_dir, "manual_dir": args.manual_dir,
-                                     "batches": batches, "devices": pipe_devices}, jax_env)
+                                     "batches": batches, "devices": pipe_devices,
+                                     "image_size": cfg.image_size, "frames": cfg.frames},
+                        jax_env)
 
   # ------------------------------------------------------------------ derived numbers, report
   peak_table = info["peak_flops"]
@@ -781,7 +809,7 @@ def main(argv: list[str] | None = None) -> int:
             if r["impl"] == "koopjax"}
   for r in records + eig_steps:
     r["seq_per_s"] = r["batch"] / r["step_s_median"]
-    r["frames_per_s"] = r["seq_per_s"] * _frames(args)
+    r["frames_per_s"] = r["seq_per_s"] * cfg.frames
     jr = by_key.get((r["batch"], r["devices"], r["precision"]))
     flops = r.get("flops_per_step") or (jr or {}).get("flops_per_step")
     if r.get("flops_per_step") is None and flops:
@@ -795,7 +823,7 @@ def main(argv: list[str] | None = None) -> int:
     if flops and device_peak:
       r["achieved_flops_per_s"] = flops / r["step_s_median"]
       r["fraction_of_peak"] = r["achieved_flops_per_s"] / (device_peak * r["devices"])
-    if jr and r is not jr:
+    if jr and r["impl"].startswith("torch"):
       r["koopjax_over_this"] = jr["seq_per_s"] / r["seq_per_s"]
     r["env"] = env
 
@@ -829,12 +857,6 @@ def main(argv: list[str] | None = None) -> int:
     pathlib.Path(args.json).write_text(json.dumps(records, indent=2, default=str) + "\n")
     log(f"wrote {len(records)} records to {args.json}")
   return 0
-
-
-def _frames(args) -> int:
-  from koopjax import configs  # no JAX backend needed
-  cfg = configs.apply_overrides(configs.get_config(args.config), args.overrides)
-  return cfg.frames
 
 
 def _opt(value, fmt: str) -> str:
@@ -877,12 +899,16 @@ def _report(info, records, eig, eig_steps, parity, pipeline, notes, steps, warmu
   lines.append("")
   kinds = {r.get("peak_memory_kind") for r in records if r.get("peak_memory_kind")}
   if kinds:
-    lines.append("Peak memory: " + "; ".join(sorted(kinds)) + ".")
+    lines.append("Peak memory: " + "; ".join(sorted(kinds)) + ". GFLOP/step: XLA cost analysis "
+                 "of the koopjax step (PyTorch rows: the same model's count at that point). "
+                 "torch.compile's compile s = first step - median step.")
+  if info.get("conv_layers"):
+    lines.append(f"koopjax.nn (conv layers) begins: `{info['conv_layers']}`")
   ratios = [r for r in records if r.get("koopjax_over_this") is not None]
   for r in ratios:
     lines.append(f"- koopjax / {r['impl']} step rate at batch {r['batch']} {r['precision']}: "
                  f"{r['koopjax_over_this']:.2f}x ({'koopjax faster' if r['koopjax_over_this'] > 1 else 'PyTorch faster'})")
-  e2e = [r for r in records if r.get("e2e_seq_per_s")]
+  e2e = [r for r in records if r.get("e2e_seq_per_s") and r["kind"] == "train_step"]
   for r in e2e:
     lines.append(f"- Training-loop pattern (prefetching ArrayLoader, no per-step sync) at batch "
                  f"{r['batch']}: {_fmt_rate(r['e2e_seq_per_s'])} seq/s vs "
@@ -902,8 +928,13 @@ def _report(info, records, eig, eig_steps, parity, pipeline, notes, steps, warmu
                  f"{eig['agree']} (value {eig['max_rel_diff_value']:.1e}, gradient "
                  f"{eig['max_rel_diff_grad']:.1e}); faster: {faster}.")
   for r in eig_steps:
-    lines.append(f"  - full step at batch {r['batch']} with {r['impl']}: "
-                 f"{r['step_s_median'] * 1e3:.2f} ms median.")
+    lines.append(f"  - full step at batch {r['batch']}, {r['devices']} device(s), "
+                 f"{r['precision']} with {r['impl']}: {r['step_s_median'] * 1e3:.2f} ms median "
+                 f"[{r['step_s_min'] * 1e3:.2f}-{r['step_s_max'] * 1e3:.2f}].")
+  if len(eig_steps) == 2:
+    d, h = eig_steps
+    lines.append(f"  - full step host/device time ratio: "
+                 f"{h['step_s_median'] / d['step_s_median']:.3f} (< 1: the host path is faster).")
   if pipeline:
     lines.append(f"- Input pipeline ({pipeline['source']}; {pipeline['dataset_size']} sequences, "
                  f"load {pipeline['load_s']:.1f} s"

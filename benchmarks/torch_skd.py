@@ -26,6 +26,7 @@ guard in this step.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -374,6 +375,7 @@ def conv_transpose_reference(x: np.ndarray, weight: np.ndarray, bias: np.ndarray
   return out + (0.0 if bias is None else bias)
 
 
+@functools.cache
 def upconv_kernel_is_flipped() -> bool:
   """Whether ``koopjax.nn.UpConv``'s (4, 4, Cin, Cout) kernel is PyTorch's ConvTranspose2d
   weight spatially flipped (plain ``lax.conv_transpose`` without ``transpose_kernel``) or not
