@@ -5,6 +5,7 @@ analysing Koopman operators, SKD's spectral loss, and eigenvalue initialisation 
 penalties. Models, training, data and evaluation live in subpackages.
 """
 
+from koopjax._src.gradients import clip_gradient_norm
 from koopjax._src.koopman import Eigendecomposition
 from koopjax._src.koopman import eig
 from koopjax._src.koopman import fit_koopman
@@ -31,6 +32,7 @@ __all__ = (
     "EIGENINIT_DISTRIBUTIONS",
     "EIGENLOSS_KINDS",
     "Eigendecomposition",
+    "clip_gradient_norm",
     "STATIC_MODES",
     "eig",
     "eigeninit",

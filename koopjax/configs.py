@@ -78,6 +78,7 @@ class SKDConfig(TrainConfig):
   dynamic_thresh: float = 0.5
   ball_thresh: float = 0.6
   eigs_thresh: float = 0.5
+  eig_grad_clip: float = 1.0            # max norm of the spectral loss's gradient wrt C (0: off)
   dropout: float = 0.2
   ridge: float = 0.0
 
@@ -225,6 +226,7 @@ def validate_skd(cfg: SKDConfig) -> None:
              "float64 needs 64-bit JAX (JAX_ENABLE_X64=1 or jax.enable_x64()).")
   _require(0 <= cfg.dropout < 1, "dropout", f"must be in [0, 1); got {cfg.dropout}.")
   _require(cfg.ridge >= 0, "ridge", f"must be >= 0; got {cfg.ridge}.")
+  _require(cfg.eig_grad_clip >= 0, "eig_grad_clip", "must be >= 0 (0 disables it).")
   _require(cfg.decoder_hidden >= 0, "decoder_hidden", "must be >= 0 (0 = k).")
   for name in ("w_rec", "w_pred", "w_eigs"):
     _require(getattr(cfg, name) >= 0, name, "loss weights must be >= 0.")

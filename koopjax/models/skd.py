@@ -171,8 +171,10 @@ def forward(params, model_state, batch, rng, cfg: SKDConfig, train: bool = True)
   e_rec = _mse(x, x_rec)
   e_pred_x = _mse(x_rec, x_pred)   # reference: the two decodings, not X
   e_pred_z = _mse(z_drop, z_pred)  # reference: target is the dropped-out latent
+  # The spectral gradient explodes as C nears a defective matrix; bound it on this path only.
+  c_spectral = kj.clip_gradient_norm(c, cfg.eig_grad_clip) if cfg.eig_grad_clip else c
   e_eig, spectral = kj.skd_spectral_loss(
-      c, n_static=cfg.static_size, static_mode=cfg.static_mode, dynamic_mode=cfg.dynamic_mode,
+      c_spectral, n_static=cfg.static_size, static_mode=cfg.static_mode, dynamic_mode=cfg.dynamic_mode,
       dynamic_thresh=cfg.dynamic_thresh, ball_thresh=cfg.ball_thresh,
       eigs_thresh=cfg.eigs_thresh)
   loss = cfg.w_rec * e_rec + cfg.w_pred * (e_pred_x + e_pred_z) + cfg.w_eigs * e_eig
