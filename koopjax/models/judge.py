@@ -171,7 +171,7 @@ def predict(variables, video: np.ndarray, cfg, batch_size: int = 256) -> dict[st
   chunks = [jax.device_get(_video_probabilities(variables, jnp.asarray(video[i:i + batch_size]),
                                                 cfg=cfg))
             for i in range(0, len(video), batch_size)]
-  return {name: np.concatenate([c[name] for c in chunks]) for name in chunks[0]}
+  return {name: np.concatenate([c[name] for c in chunks]) for name in factor_classes(cfg)}
 
 
 def accuracy(variables, data: Mapping[str, np.ndarray], cfg, batch_size: int = 256
