@@ -411,7 +411,9 @@ register("judge_synthetic", JudgeConfig(name="judge_synthetic", conv_dim=8, hidd
                                         steps=400, batch_size=64, learning_rate=2e-3,
                                         grad_clip_norm=1.0, checkpoint_every=0, log_every=20),
          validate_judge)
+# judge_sprites: 100 % on every head (seed 0) after 600 steps; ~15 min on 2 busy CPU cores.
 register("judge_sprites", JudgeConfig(name="judge_sprites", dataset="sprites", image_size=64,
-                                      conv_dim=16, hidden=64, steps=1500, batch_size=64,
-                                      learning_rate=1e-3, checkpoint_every=500, log_every=50),
+                                      conv_dim=8, hidden=64, steps=600, batch_size=64,
+                                      learning_rate=2e-3, grad_clip_norm=1.0,
+                                      checkpoint_every=200, log_every=50),
          validate_judge)

@@ -9,16 +9,17 @@ anything.
 
 Architecture (per frame, then over time)::
 
-    frame (H, W, C) -> [DownConv 4x4/2 -> GroupNorm -> LeakyReLU(0.2)] x log2(H / 4)
-                    -> flatten 4x4 map -> Dense(hidden) -> LeakyReLU       # h_t: (b, T, hidden)
-    motion          = LeakyReLU(Dense(hidden)(concat_t h_t))              # (b, hidden)
-    appearance      = LeakyReLU(Dense(hidden)(mean_t h_t))                # (b, hidden)
-    logits_action   = Dense(classes)(motion)                              # dynamic heads
-    logits_f        = Dense(classes_f)(appearance)                        # static heads
+    m_t        = [DownConv 4x4/2 -> GroupNorm -> LeakyReLU(0.2)] x log2(H / 4) of frame t
+                                                                  # (b, T, 4, 4, c)
+    h_t        = LeakyReLU(Dense(hidden)(flatten m_t))            # (b, T, hidden)
+    motion     = LeakyReLU(Dense(hidden)(concat_t h_t))           # (b, hidden)
+    appearance = LeakyReLU(Dense(hidden)([mean, max] of m over t, y, x))   # (b, hidden)
+    logits_action = Dense(classes)(motion);  logits_f = Dense(classes_f)(appearance)
 
 The dynamic head sees the frames in order (walking left and right differ by direction); the
-static heads see the time average, which is invariant to the motion and pools evidence over
-frames. GroupNorm, not BatchNorm: the judge has no model state, so its predictions do not
+static heads see features pooled over time and space, invariant to where the character is
+and how it moves (this is what makes them generalise to the unseen identities of the test
+split). GroupNorm, not BatchNorm: the judge has no model state, so its predictions do not
 depend on batch statistics of generated videos.
 
 Inputs are frames in [0, 1): uint8 videos are scaled by 1/256 like SKD's, so SKD decodings
@@ -82,11 +83,9 @@ class Judge(nn.Module):
     for i in range(n_stages):
       features = cfg.conv_dim * 2**i
       h = DownConv(features, impl=cfg.conv_impl)(h)
-      h = nn.GroupNorm(num_groups=min(8, features))(h)
+      h = nn.GroupNorm(num_groups=math.gcd(8, features))(h)
       h = nn.leaky_relu(h, 0.2)
     channels = h.shape[-1]
-    # Dynamic heads see every frame's map, frames in order; static heads features pooled
-    # over time and space (mean and max), invariant to where the character is and how it moves.
     frame = nn.leaky_relu(nn.Dense(cfg.hidden)(h.reshape((b * t, -1))), 0.2)
     motion = nn.leaky_relu(
         nn.Dense(cfg.hidden, name="motion")(frame.reshape((b, t * cfg.hidden))), 0.2)
@@ -171,7 +170,7 @@ def predict(variables, video: np.ndarray, cfg, batch_size: int = 256) -> dict[st
   chunks = [jax.device_get(_video_probabilities(variables, jnp.asarray(video[i:i + batch_size]),
                                                 cfg=cfg))
             for i in range(0, len(video), batch_size)]
-  return {name: np.concatenate([c[name] for c in chunks]) for name in chunks[0]}
+  return {name: np.concatenate([c[name] for c in chunks]) for name in factor_classes(cfg)}
 
 
 def accuracy(variables, data: Mapping[str, np.ndarray], cfg, batch_size: int = 256
