@@ -36,6 +36,11 @@ about 6 minutes:
 * batch 32 float32: koopjax 18.0 s/step (1.8 seq/s, 108 GFLOP/step by XLA), PyTorch eager
   4.6 s (7.0 seq/s), torch.compile 4.5 s (7.2 seq/s): koopjax/PyTorch = 0.25x. Batch 8:
   float32 3.15 s, bfloat16 3.24 s (no bfloat16 gain on this CPU).
+* the same run on a trial merge with main's koopjax.nn (the "fast" XLA:CPU conv layers):
+  koopjax 3.8-4.0 s/step at batch 32 float32 (8.1 seq/s, 117 GFLOP, ~30 % of the measured
+  matmul peak) vs PyTorch eager 7.7-10.0 s and torch.compile 7.7 s: koopjax/PyTorch 1.9-2.5x.
+  PyTorch's step time varied 4.6-10 s between runs with the host's load, so on this shared
+  host the ratio is uncertain by about 2x. Batch 8: float32 0.84 s, bfloat16 0.73 s.
 * parity at batch 32: koopjax loss 1.566428 vs PyTorch 1.566428 (relative difference 2e-7).
 * eigenvalue path, value and gradient of the spectral loss of a 40x40 operator under jit:
   on-device ``jnp.linalg.eigvals`` (LAPACK sgeev + complex LU/trsm custom calls, plus XLA's
