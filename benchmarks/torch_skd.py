@@ -148,6 +148,22 @@ def _masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
   return torch.where(mask, x, torch.zeros_like(x)).sum() / count.clamp(min=1)
 
 
+class _ClipGradientNorm(torch.autograd.Function):
+  """Identity forward; cotangent rescaled to norm <= max_norm (koopjax.clip_gradient_norm)."""
+
+  @staticmethod
+  def forward(ctx, x, max_norm):
+    ctx.max_norm = max_norm
+    return x.view_as(x)
+
+  @staticmethod
+  def backward(ctx, cotangent):
+    norm = torch.linalg.vector_norm(cotangent)
+    scale = torch.clamp(ctx.max_norm / torch.clamp(norm, min=torch.finfo(cotangent.dtype).tiny),
+                        max=1.0)
+    return cotangent * scale, None
+
+
 def spectral_loss(c: torch.Tensor, cfg: Any) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
   """E_eig = E_static + E_dynamic (skd-spec.md 1.4) on ``torch.linalg.eigvals(C)``."""
   eigenvalues = torch.linalg.eigvals(c)
@@ -207,7 +223,8 @@ def loss_fn(model: TorchSKD, video: torch.Tensor, cfg: Any, *, channels_last: bo
     e_rec = torch.mean((x - x_rec)**2)
     e_pred_x = torch.mean((x_rec - x_pred)**2)
     e_pred_z = torch.mean((z_drop - z_pred)**2)
-    e_eig, spectral = spectral_loss(c, cfg)
+    c_spectral = _ClipGradientNorm.apply(c, cfg.eig_grad_clip) if cfg.eig_grad_clip else c
+    e_eig, spectral = spectral_loss(c_spectral, cfg)
     loss = cfg.w_rec * e_rec + cfg.w_pred * (e_pred_x + e_pred_z) + cfg.w_eigs * e_eig
   parts = {"rec": e_rec, "pred_x": e_pred_x, "pred_z": e_pred_z, "eig": e_eig,
            "eig_static": spectral["static"], "eig_dynamic": spectral["dynamic"]}

@@ -260,6 +260,24 @@ def test_eigeninit_spike_and_slab_fraction():
   assert scipy.stats.kstest(moduli[~at_one], "uniform").pvalue > 1e-3
 
 
+# --- gradient clipping on one path -----------------------------------------------------------
+
+
+def test_clip_gradient_norm_bounds_only_its_path():
+  x = jnp.asarray([3.0, -4.0])
+
+  def loss(x, max_norm):
+    # the clipped path gets gradient 10 * (1, 1); the unclipped path adds (2 x)
+    return jnp.sum(10.0 * kj.clip_gradient_norm(x, max_norm)) + jnp.sum(x**2)
+
+  np.testing.assert_allclose(kj.clip_gradient_norm(x, 1.0), x)
+  grad = jax.jit(jax.grad(loss), static_argnums=1)(x, 1.0)
+  np.testing.assert_allclose(grad, np.full(2, 1 / math.sqrt(2)) + 2 * np.asarray(x), rtol=1e-6)
+  np.testing.assert_allclose(jax.grad(loss)(x, 100.0), 10.0 + 2 * np.asarray(x), rtol=1e-6)
+  assert np.isfinite(np.asarray(jax.grad(lambda x: jnp.sum(kj.clip_gradient_norm(x, 1.0) * 0))(
+      x))).all()
+
+
 # --- errors -----------------------------------------------------------------------------------
 
 
