@@ -195,8 +195,8 @@ def validate(cfg: TrainConfig) -> None:
     validator(cfg)
 
 
-def validate_skd(cfg: SKDConfig) -> None:
-  """Checks the fields of an SKD run."""
+def validate_video_data(cfg: Any, network: str) -> None:
+  """Checks the dataset, data_dir, image_size and channels of a run on videos."""
   _require(cfg.dataset in DATASETS, "dataset",
            f"must be one of {', '.join(DATASETS)}; got {cfg.dataset!r}.")
   if cfg.dataset == "sprites":
@@ -204,9 +204,14 @@ def validate_skd(cfg: SKDConfig) -> None:
              "it with `koopjax prepare sprites --manual-dir DIR --data-dir DIR`).")
     _require(cfg.image_size == 64, "image_size", "sprites videos are 64x64; use image_size=64.")
   size_ok = cfg.image_size >= 8 and math.log2(cfg.image_size).is_integer()
-  _require(size_ok, "image_size", "the encoder halves the image down to 4x4, so it must be a "
-           f"power of two >= 8 (e.g. 32 or 64); got {cfg.image_size}.")
+  _require(size_ok, "image_size", f"the {network} halves the image down to 4x4, so it must be "
+           f"a power of two >= 8 (e.g. 32 or 64); got {cfg.image_size}.")
   _require(cfg.channels >= 1, "channels", "must be >= 1.")
+
+
+def validate_skd(cfg: SKDConfig) -> None:
+  """Checks the fields of an SKD run."""
+  validate_video_data(cfg, "encoder")
   _require(cfg.frames >= 2, "frames", f"a Koopman fit needs >= 2 frames; got {cfg.frames}.")
   _require(cfg.conv_dim >= 1, "conv_dim", "must be >= 1.")
   _require(cfg.k >= 1, "k", "must be >= 1.")
@@ -388,16 +393,7 @@ def validate_judge(cfg: JudgeConfig) -> None:
   """Checks the fields of a judge run."""
   _require(cfg.model == "judge", "model",
            f"a JudgeConfig trains model 'judge'; got {cfg.model!r}.")
-  _require(cfg.dataset in DATASETS, "dataset",
-           f"must be one of {', '.join(DATASETS)}; got {cfg.dataset!r}.")
-  if cfg.dataset == "sprites":
-    _require(bool(cfg.data_dir), "data_dir", "the sprites dataset needs data_dir=DIR (prepare "
-             "it with koopjax.data.sprites.prepare(manual_dir, data_dir)).")
-    _require(cfg.image_size == 64, "image_size", "sprites videos are 64x64; use image_size=64.")
-  size_ok = cfg.image_size >= 8 and math.log2(cfg.image_size).is_integer()
-  _require(size_ok, "image_size", "the judge halves the image down to 4x4, so it must be a "
-           f"power of two >= 8 (e.g. 32 or 64); got {cfg.image_size}.")
-  _require(cfg.channels >= 1, "channels", "must be >= 1.")
+  validate_video_data(cfg, "judge")
   _require(cfg.frames >= 1, "frames", "must be >= 1.")
   _require(cfg.conv_dim >= 1, "conv_dim", "must be >= 1.")
   _require(cfg.hidden >= 1, "hidden", "must be >= 1.")

@@ -57,6 +57,24 @@ def video_grid(rows: Sequence[np.ndarray], labels: Sequence[str], path: pathlib.
   plt.close(fig)
 
 
+def complex_plane(ax, points: np.ndarray, title: str = "", min_limit: float = 1.1) -> None:
+  """Unit circle, axes through 0, equal aspect and limits that show every finite point."""
+  angle = np.linspace(0, 2 * np.pi, 400)
+  ax.plot(np.cos(angle), np.sin(angle), color="0.6", lw=1, label="unit circle")
+  finite = np.abs(points[np.isfinite(points)])
+  limit = max(min_limit, 1.05 * float(np.max(finite, initial=0)))
+  ax.set_xlim(-limit, limit)
+  ax.set_ylim(-limit, limit)
+  ax.set_aspect("equal")
+  ax.axhline(0, color="0.85", lw=0.5)
+  ax.axvline(0, color="0.85", lw=0.5)
+  ax.set_xlabel("Re λ")
+  ax.set_ylabel("Im λ")
+  ax.legend(loc="lower left", fontsize=8)
+  if title:
+    ax.set_title(title, fontsize=9)
+
+
 def eigenvalue_plot(eigenvalues: np.ndarray, static: np.ndarray, path: pathlib.Path,
                     labels: dict[int, str] | None = None, title: str = "") -> None:
   """Eigenvalues on the complex plane with the unit circle; static modes coloured apart.
@@ -68,8 +86,6 @@ def eigenvalue_plot(eigenvalues: np.ndarray, static: np.ndarray, path: pathlib.P
   """
   eigenvalues, static = np.asarray(eigenvalues), np.asarray(static, bool)
   fig, ax = plt.subplots(figsize=(5, 5))
-  angle = np.linspace(0, 2 * np.pi, 400)
-  ax.plot(np.cos(angle), np.sin(angle), color="0.6", lw=1, label="unit circle")
   ax.scatter(eigenvalues.real[~static], eigenvalues.imag[~static], s=28, c="tab:blue",
              label=f"dynamic ({int((~static).sum())})")
   ax.scatter(eigenvalues.real[static], eigenvalues.imag[static], s=36, c="tab:red", marker="s",
@@ -77,17 +93,7 @@ def eigenvalue_plot(eigenvalues: np.ndarray, static: np.ndarray, path: pathlib.P
   for index, text in (labels or {}).items():
     ax.annotate(text, (eigenvalues[index].real, eigenvalues[index].imag), fontsize=7,
                 xytext=(3, 3), textcoords="offset points")
-  limit = max(1.1, float(np.max(np.abs(eigenvalues))) * 1.05)
-  ax.set_xlim(-limit, limit)
-  ax.set_ylim(-limit, limit)
-  ax.set_aspect("equal")
-  ax.axhline(0, color="0.85", lw=0.5)
-  ax.axvline(0, color="0.85", lw=0.5)
-  ax.set_xlabel("Re λ")
-  ax.set_ylabel("Im λ")
-  ax.legend(loc="lower left", fontsize=8)
-  if title:
-    ax.set_title(title, fontsize=9)
+  complex_plane(ax, eigenvalues, title)
   fig.tight_layout()
   fig.savefig(path, dpi=120)
   plt.close(fig)

@@ -374,27 +374,16 @@ def _plot_errors(errors: np.ndarray, path: pathlib.Path, title: str) -> None:
 
 def _plot_eigenvalues(forward: np.ndarray, backward_inverse: np.ndarray | None,
                       path: pathlib.Path, title: str) -> None:
-  from koopjax import report  # noqa: F401
+  from koopjax import report
   import matplotlib.pyplot as plt
 
   fig, ax = plt.subplots(figsize=(5, 5))
-  angle = np.linspace(0, 2 * np.pi, 400)
-  ax.plot(np.cos(angle), np.sin(angle), color="0.6", lw=1, label="unit circle")
   ax.scatter(forward.real, forward.imag, s=36, c="tab:red", label="λ(C)", zorder=3)
   if backward_inverse is not None:
     ax.scatter(backward_inverse.real, backward_inverse.imag, s=60, facecolors="none",
                edgecolors="tab:blue", label="1/λ(D)", zorder=2)
   points = forward if backward_inverse is None else np.concatenate([forward, backward_inverse])
-  limit = max(1.15, 1.05 * float(np.max(np.abs(points[np.isfinite(points)]), initial=0)))
-  ax.set_xlim(-limit, limit)
-  ax.set_ylim(-limit, limit)
-  ax.set_aspect("equal")
-  ax.axhline(0, color="0.85", lw=0.5)
-  ax.axvline(0, color="0.85", lw=0.5)
-  ax.set_xlabel("Re λ")
-  ax.set_ylabel("Im λ")
-  ax.set_title(title, fontsize=9)
-  ax.legend(loc="lower left", fontsize=8)
+  report.complex_plane(ax, points, title, min_limit=1.15)
   fig.tight_layout()
   fig.savefig(path, dpi=120)
   plt.close(fig)
