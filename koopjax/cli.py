@@ -14,6 +14,15 @@ def _add_distributed(parser: argparse.ArgumentParser) -> None:
   group.add_argument("--process-id", type=int)
 
 
+def _add_run_options(parser: argparse.ArgumentParser) -> None:
+  """Options of every verb that trains through the one trainer."""
+  parser.add_argument("--steps", type=int, help="total optimiser steps")
+  parser.add_argument("--seed", type=int)
+  parser.add_argument("--set", action="append", metavar="KEY=VALUE",
+                      help="override a config field (repeatable)")
+  parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
 def _train(args: argparse.Namespace) -> int:
   from koopjax import configs
   from koopjax import parallel
@@ -136,11 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
   train = verbs.add_parser("train", help="train a model (resumes from --workdir)")
   train.add_argument("--config", default="synthetic", help="preset name (default: synthetic)")
   train.add_argument("--workdir", help="run directory (default: runs/<config>)")
-  train.add_argument("--steps", type=int, help="total optimiser steps")
-  train.add_argument("--seed", type=int)
-  train.add_argument("--set", action="append", metavar="KEY=VALUE",
-                     help="override a config field (repeatable)")
-  train.add_argument("--no-progress", action="store_true", help="no progress bar")
+  _add_run_options(train)
   _add_distributed(train)
   train.set_defaults(run=_train)
 
@@ -156,11 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="dataset (preset judge_<dataset>; default: synthetic)")
   judge.add_argument("--workdir", help="run directory (default: runs/judge_<dataset>)")
   judge.add_argument("--data-dir", help="TFDS data directory of the prepared dataset (sprites)")
-  judge.add_argument("--steps", type=int, help="total optimiser steps")
-  judge.add_argument("--seed", type=int)
-  judge.add_argument("--set", action="append", metavar="KEY=VALUE",
-                     help="override a config field (repeatable)")
-  judge.add_argument("--no-progress", action="store_true", help="no progress bar")
+  _add_run_options(judge)
   judge.set_defaults(run=_judge)
 
   evaluate = verbs.add_parser("evaluate", help="evaluate a trained run (SKD: with a judge)")
