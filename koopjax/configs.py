@@ -49,16 +49,20 @@ class TrainConfig:
 
 
 @dataclasses.dataclass(frozen=True)
-class SKDConfig(TrainConfig):
-  """Structured Koopman autoencoder on videos (skd-spec.md section 1)."""
-  name: str = "synthetic"
-  model: str = "skd"
-  # data
+class VideoDataConfig(TrainConfig):
+  """Fields of every run on a labelled video dataset (checked by `validate_video_data`)."""
   dataset: str = "synthetic"
   data_dir: str = ""                    # TFDS data dir (sprites)
   image_size: int = 32
   channels: int = 3
   frames: int = 8
+
+
+@dataclasses.dataclass(frozen=True)
+class SKDConfig(VideoDataConfig):
+  """Structured Koopman autoencoder on videos (skd-spec.md section 1)."""
+  name: str = "synthetic"
+  model: str = "skd"
   # architecture
   conv_dim: int = 32
   k: int = 40                           # Koopman dimension = per-frame latent size
@@ -198,7 +202,7 @@ def validate(cfg: TrainConfig) -> None:
     validator(cfg)
 
 
-def validate_video_data(cfg: Any, network: str) -> None:
+def validate_video_data(cfg: VideoDataConfig, network: str) -> None:
   """Checks the dataset, data_dir, image_size and channels of a run on videos."""
   _require(cfg.dataset in DATASETS, "dataset",
            f"must be one of {', '.join(DATASETS)}; got {cfg.dataset!r}.")
@@ -377,16 +381,11 @@ register("lorenz", KAEConfig(name="lorenz", system="lorenz", dt=0.02, k=12, hidd
 
 
 @dataclasses.dataclass(frozen=True)
-class JudgeConfig(TrainConfig):
+class JudgeConfig(VideoDataConfig):
   """The judge classifier of the evaluation protocol (skd-spec.md 1.6; `koopjax.models.judge`):
   one softmax head for the action and for every static factor of the dataset."""
   name: str = "judge_synthetic"
   model: str = "judge"
-  dataset: str = "synthetic"
-  data_dir: str = ""                    # TFDS data dir (sprites)
-  image_size: int = 32
-  channels: int = 3
-  frames: int = 8
   conv_dim: int = 16                    # width of the first conv stage, doubled per stage
   hidden: int = 64                      # per-frame features and the sequence feature
   conv_impl: str = "fast"
