@@ -56,25 +56,13 @@ def _centroids(mask):
 
 
 def _pair_features(data, t):
-  """Motion features of the single frame pair (t[n], t[n] + 1) of each sequence, in
-  32-pixel units: centroid displacement (dx, |dy|) and on which side of the body the
-  pixels that change (other than by translation) lie."""
-  n = len(data["action"])
-  idx = np.arange(n)
-  scale = data["video"].shape[2] / 32
+  """Motion features of the single frame pair (t[n], t[n] + 1) of each sequence: which
+  pixels of the 32x32 grid change between the two frames (a flattened boolean map)."""
+  idx = np.arange(len(data["action"]))
   mask = _figure_masks(data)
-  a, b = mask[idx, t], mask[idx, t + 1]
-  ca, cb = _centroids(a[:, None])[:, 0], _centroids(b[:, None])[:, 0]
-  d = (cb - ca) / scale
-  # Align frame t + 1 onto frame t by the rounded centroid shift; what still differs is pose.
-  shift = np.round(cb - ca).astype(int)
-  side = np.empty(n)
-  for i in range(n):
-    moved = np.roll(b[i], (-shift[i, 0], -shift[i, 1]), axis=(0, 1))
-    changed = moved ^ a[i]
-    cols = np.nonzero(changed)[1]
-    side[i] = 0.0 if cols.size == 0 else (cols.mean() - ca[i, 1]) / scale
-  return np.stack([d[:, 1], np.abs(d[:, 0]), side], axis=1)
+  if mask.shape[-1] != 32:
+    raise ValueError("features are defined at 32x32")
+  return (mask[idx, t] ^ mask[idx, t + 1]).reshape(len(idx), -1).astype(float)
 
 
 def _nearest_centroid_accuracy(x_train, y_train, x_test, y_test):
@@ -164,7 +152,7 @@ def test_appearance_constant_and_matches_labels(test):
 def test_long_videos_keep_appearance():
   labels = {name: np.arange(6) % n for name, n in synthetic.STATIC_FACTORS.items()}
   labels["action"] = np.arange(6)
-  video = synthetic.render(labels, phase=np.arange(6) * 3, frames=40)
+  video = synthetic.render(labels, phase=np.arange(6) % synthetic.NUM_PHASES, frames=40)
   codes = _colour_codes(video)
   parts = _part_colour_codes(labels)
   for p in (*PART_PIXELS, "background"):
@@ -183,23 +171,44 @@ def test_image_size_64_is_32_upsampled():
       np.testing.assert_array_equal(big[key], small[key])
 
 
-def test_frames_change_and_motion_matches_action(test):
+def test_motion_is_in_place_and_matches_action(test):
   video = test["video"].astype(np.int16)
   assert np.all(np.abs(np.diff(video, axis=1)).sum(axis=(2, 3, 4)) > 0), \
       "every consecutive frame pair must differ"
-  step = np.diff(_centroids(_figure_masks(test)), axis=1)  # (N, T-1, (d row, d col))
+  hair = _colour_codes(test["video"]) == _part_colour_codes(test)["hair"][:, None, None, None]
+  head = _centroids(hair)  # (N, T, (row, col)): the hair moves with the whole figure
   names = np.array(synthetic.ACTION_NAMES)[test["action"]]
-  for name, dx in (("walk_left", -2), ("walk_right", 2), ("jump_left", -1),
-                   ("jump_right", 1)):
-    s = step[names == name]
-    np.testing.assert_allclose(s[..., 1], dx, atol=1e-9, err_msg=name)
-    if name.startswith("walk"):
-      np.testing.assert_allclose(s[..., 0], 0, atol=1e-9, err_msg=name)
+  centre = (32 - 1) / 2
+  np.testing.assert_allclose(head[..., 1], centre, atol=1e-9)  # never moves sideways
+  for name in synthetic.ACTION_NAMES:
+    rows = head[names == name][..., 0]
+    if name.startswith("jump"):  # bounces every frame, by the heights of the jump cycle
+      heights = np.unique(np.round(rows.max() - rows, 6))
+      np.testing.assert_allclose(heights, [0, 4, 6], atol=1e-6, err_msg=name)
+      assert np.all(np.diff(rows, axis=1) != 0), name
     else:
-      assert np.all(np.abs(s[..., 0]) >= 1.5), name  # bounces every frame
-  for name in ("wave_left", "wave_right"):
-    s = step[names == name]
-    assert np.all(np.abs(s[..., 1]) < 1) and np.all(np.abs(s[..., 0]) < 1), name
+      np.testing.assert_allclose(rows, np.broadcast_to(rows[:, :1], rows.shape), atol=1e-9,
+                                 err_msg=name)
+    # The facing-side arm is raised or held out: of the pixels that break the figure's
+    # left-right symmetry, those on the facing side sit higher (mean row) than the others.
+    mask = _figure_masks({k: v[names == name] for k, v in test.items()})
+    asymmetric = mask & ~mask[..., ::-1]
+    on_right = np.arange(32) > centre
+    row = np.arange(32)[:, None]
+    mean_row = lambda m: (m * row).sum(axis=(1, 2, 3)) / m.sum(axis=(1, 2, 3))
+    right, left = mean_row(asymmetric & on_right), mean_row(asymmetric & ~on_right)
+    assert np.all(right < left if name.endswith("right") else left < right), name
+
+
+def test_left_actions_mirror_right_actions():
+  rng = np.random.default_rng(4)
+  n = 12
+  labels = {name: rng.integers(0, k, n) for name, k in synthetic.STATIC_FACTORS.items()}
+  phase = rng.integers(0, synthetic.NUM_PHASES, n)
+  for motion in range(3):
+    left = synthetic.render({**labels, "action": np.full(n, 2 * motion)}, phase=phase)
+    right = synthetic.render({**labels, "action": np.full(n, 2 * motion + 1)}, phase=phase)
+    np.testing.assert_array_equal(left, right[:, :, :, ::-1])
 
 
 def test_single_frame_pair_separates_actions(train, test):
@@ -285,5 +294,5 @@ def test_bad_arguments():
     synthetic.render({**labels, "action": np.zeros(2, np.int32), "skin": np.array([0, 4])})
   with pytest.raises(ValueError, match="same length"):
     synthetic.render({**labels, "action": np.zeros(3, np.int32)})
-  with pytest.raises(ValueError, match="phase must be in"):
-    synthetic.render({**labels, "action": np.zeros(2, np.int32)}, phase=np.array([0, 16]))
+  with pytest.raises(ValueError, match=r"phase must be in \[0, 3\]"):
+    synthetic.render({**labels, "action": np.zeros(2, np.int32)}, phase=np.array([0, 4]))

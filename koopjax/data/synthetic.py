@@ -11,19 +11,20 @@ own palette, and all 20 colours are distinct):
   * ``hair``       -- hair colour,
   * ``background`` -- background colour.
 
-One **dynamic** factor, ``action`` (6 classes = 3 motions x 2 directions), moves it:
+One **dynamic** factor, ``action`` (6 classes = 3 motions x 2 facing directions), animates
+it in place, as the LPC Sprites actions do (no translation, so every frame shows the whole
+character at the same place and only the pose changes):
 
-  * ``walk``: translates 2 px/frame (at 32x32) with the legs alternating between standing
-    and striding, arms down, eyes facing the direction of travel;
-  * ``jump``: hops 1 px/frame sideways while bouncing (heights 0, 4, 6, 4 px), arms up;
-  * ``wave``: stands still, facing front, one arm cycling down, out, up, out.
+  * ``walk``: the legs alternate between standing and striding while the arm on the facing
+    side swings forward and back (period 2);
+  * ``jump``: bounces (heights 0, 4, 6, 4 px at 32x32) with the facing-side arm raised;
+  * ``wave``: stands facing front, the facing-side arm cycling down, out, up, out.
 
-Left actions are exact mirror images of the right ones. The appearance never changes over
-time: the number of pixels of every colour is the same in every frame (poses move pixels,
-they never add or remove them). A per-sequence nuisance ``phase`` in ``[0, 16)`` sets where
-the motion cycle starts (``phase % 4``) and a horizontal start shift (``phase // 4`` pixels);
-it never changes the class. Movement wraps around the image horizontally, so any number of
-frames works (with the default 8 frames nothing wraps).
+Eyes look the way the character faces (front while waving). Left actions are exact mirror
+images of the right ones. The appearance never changes over time: the number of pixels of
+every colour is the same in every frame (poses move pixels, they never add or remove them).
+A per-sequence nuisance ``phase`` in ``[0, 4)`` sets where the motion cycle starts; it never
+changes the class.
 
 An *identity* is one combination of the static factor values, coded in mixed radix in the
 order of `STATIC_FACTORS` (``identity = (((skin * 4 + pants) * 4 + top) * 4 + hair) * 4 +
@@ -47,7 +48,7 @@ ACTION_NAMES = ("walk_left", "walk_right", "jump_left", "jump_right", "wave_left
 SPLITS = ("train", "test")
 IMAGE_SIZES = (32, 64)
 TRAIN_FRACTION = 0.8
-NUM_PHASES = 16
+NUM_PHASES = 4
 
 # RGB colours, one row per class. All 20 are distinct (and distinct from the eye colour).
 PALETTES = {
@@ -124,6 +125,7 @@ _LEGS = {
 _LEGS_TOP_ROW = 13
 _FIGURE_SHAPE = (17, 16)
 _GROUND = 28  # image row (at 32x32) just below the feet when standing
+_LEFT = (_BASE - _FIGURE_SHAPE[1]) // 2  # the figure's first column: centred
 _JUMP_HEIGHTS = (0, 4, 6, 4)
 _WAVE_POSES = ("down", "out", "up", "out")
 _CODES = {".": 0, "h": 1, "s": 2, "t": 3, "p": 4, "e": 5}
@@ -158,22 +160,21 @@ def _figure(eyes: str, right_arm: str, left_arm: str, legs: str) -> np.ndarray:
   return fig
 
 
-def _motion(action: str, phase: int, frames: int) -> list[tuple[np.ndarray, int, int]]:
-  """(figure, top row, left column) per frame of a rightward/right-arm action at 32x32."""
-  cycle, shift = phase % 4, phase // 4
+def _motion(action: str, phase: int, frames: int) -> list[tuple[np.ndarray, int]]:
+  """(figure, top row) per frame of a right-facing action at 32x32; the column is fixed."""
   out = []
   for t in range(frames):
+    cycle = (phase + t) % 4
     if action == "walk":
-      legs = ("stand", "stride")[(cycle + t) % 2]
-      fig = _figure("right", "down", "down", legs)
-      out.append((fig, _GROUND - _FIGURE_SHAPE[0], -1 + shift + 2 * t))
+      swing = cycle % 2
+      fig = _figure("right", ("down", "out")[swing], "down", ("stand", "stride")[swing])
+      out.append((fig, _GROUND - _FIGURE_SHAPE[0]))
     elif action == "jump":
-      fig = _figure("right", "up", "up", "stand")
-      height = _JUMP_HEIGHTS[(cycle + t) % 4]
-      out.append((fig, _GROUND - _FIGURE_SHAPE[0] - height, 4 + shift + t))
+      fig = _figure("right", "up", "down", "stand")
+      out.append((fig, _GROUND - _FIGURE_SHAPE[0] - _JUMP_HEIGHTS[cycle]))
     else:  # wave
-      fig = _figure("front", _WAVE_POSES[(cycle + t) % 4], "down", "stand")
-      out.append((fig, _GROUND - _FIGURE_SHAPE[0], 6 + shift))
+      fig = _figure("front", _WAVE_POSES[cycle], "down", "stand")
+      out.append((fig, _GROUND - _FIGURE_SHAPE[0]))
   return out
 
 
@@ -184,12 +185,10 @@ def _geometry(frames: int) -> np.ndarray:
   for motion_index, motion in enumerate(("walk", "jump", "wave")):
     right = maps[2 * motion_index + 1]
     for phase in range(NUM_PHASES):
-      for t, (fig, top, left) in enumerate(_motion(motion, phase, frames)):
+      for t, (fig, top) in enumerate(_motion(motion, phase, frames)):
         if not 0 <= top <= _BASE - fh:
           raise AssertionError("the figure must stay inside the image vertically")
-        cols = (left + np.arange(fw)) % _BASE  # wrap around horizontally
-        frame = right[phase, t]
-        frame[top:top + fh, cols] = fig
+        right[phase, t, top:top + fh, _LEFT:_LEFT + fw] = fig
     maps[2 * motion_index] = right[..., ::-1]  # the left action is the mirror image
   return maps
 
@@ -238,8 +237,8 @@ def render(labels: Mapping[str, Any], *, phase: Any = None, image_size: int = 32
     labels: mapping with one integer array of shape (N,) per static factor (the keys of
       `STATIC_FACTORS`) and ``"action"``; extra keys are ignored, so the dict returned by
       `make_dataset` works.
-    phase: nuisance per sequence, integers in [0, 16), shape (N,), or None for all zeros.
-      ``phase % 4`` is where the motion cycle starts, ``phase // 4`` a horizontal shift.
+    phase: nuisance per sequence, integers in [0, 4) (where the motion cycle starts), shape
+      (N,), or None for all zeros.
     image_size: 32 or 64.
     frames: number of frames, >= 2.
 
