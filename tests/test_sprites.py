@@ -276,3 +276,19 @@ def test_partial_alpha_pixels_follow_float_formula(splits):
 def test_load_train_peak_memory_under_budget(train_and_peak):
   _, peak = train_and_peak
   assert peak < 1.5 * 2**30, f"peak traced memory {peak / 2**20:.0f} MiB"
+
+
+def test_sprites_at_32_is_the_rounded_2x2_mean_of_64(data_dir, splits):
+  from koopjax.data import videos
+  small = videos.load("sprites", "test", data_dir=str(data_dir), image_size=32)
+  big = splits["test"]
+  assert small["video"].shape == (2664, 8, 32, 32, 3) and small["video"].dtype == np.uint8
+  for name in ("action", "skin", "pants", "top", "hair"):
+    np.testing.assert_array_equal(small[name], big[name])
+  rows = np.random.default_rng(0).choice(2664, 64, replace=False)
+  pixels = big["video"][rows].astype(np.float64)
+  mean = (pixels[:, :, 0::2, 0::2] + pixels[:, :, 1::2, 0::2] + pixels[:, :, 0::2, 1::2]
+          + pixels[:, :, 1::2, 1::2]) / 4
+  np.testing.assert_array_equal(small["video"][rows], np.floor(mean + 0.5).astype(np.uint8))
+  with pytest.raises(ValueError, match="64x64.*image_size=16"):
+    videos.load("sprites", "test", data_dir=str(data_dir), image_size=16)

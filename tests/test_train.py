@@ -195,6 +195,10 @@ def test_config_validation_names_field_and_allowed_values():
     assert repr(field) in str(info.value) and words in str(info.value)
   with pytest.raises(configs.ConfigError, match="data_dir"):
     configs.validate(configs.get_config("sprites"))
+  sprites_cfg = dataclasses.replace(configs.get_config("sprites"), data_dir="d")
+  configs.validate(dataclasses.replace(sprites_cfg, image_size=32))
+  with pytest.raises(configs.ConfigError, match="'image_size'.*64x64.*got 16"):
+    configs.validate(dataclasses.replace(sprites_cfg, image_size=16))
   with pytest.raises(configs.ConfigError, match="unknown config field 'kdim'"):
     configs.apply_overrides(TINY, ["kdim=3"])
   with pytest.raises(configs.ConfigError, match="k must be a int"):
