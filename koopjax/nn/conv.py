@@ -6,9 +6,9 @@ PyTorch ``Conv2d(C, F, 4, stride=2, padding=1)`` and
 identical parameters and identical results (up to floating-point rounding):
 
 * ``"plain"``: the obvious `jax.lax` call (a strided or a transposed convolution).
-* ``"fast"``: reformulations that are much faster on XLA:CPU, where the stride-2
-  convolution's input gradient, its weight gradient for few input channels, and every
-  gradient of a transposed convolution are slow.
+* ``"fast"``: exact reformulations chosen by measurement on XLA:CPU (2 cores, N = 256),
+  where the strided convolution's input gradient and every transposed-convolution weight
+  gradient (seconds instead of tenths) are slow.
 
 Kernels are HWIO, shape ``(4, 4, C, F)``, for both layers. With ``x`` the input and
 ``xp = pad(x, 1)`` (one zero row/column on every side):
@@ -19,19 +19,23 @@ Kernels are HWIO, shape ``(4, 4, C, F)``, for both layers. With ``x`` the input 
   input pixel scatters ``out[n, 2i - 1 + a, 2j - 1 + b, f] += x[n, i, j, c] k[a, b, c, f]``,
   ignoring the positions that fall outside the ``2H x 2W`` output.
 
-How the fast forms work (all have the same FLOPs as the plain form unless said otherwise):
+The fast forms (same FLOPs as the plain ones unless said otherwise):
 
-* Space-to-depth (``down_conv``): ``xp`` reshaped to ``(N, H/2 + 1, W/2 + 1, 4C)`` with channels
-  ``(dy, dx, c)``; then ``out[i, j] = sum_{p, q} xs[i + p, j + q] K2[p, q]`` with
-  ``K2[p, q, (dy, dx, c), f] = k[2p + dy, 2q + dx, c, f]``: a 2x2 stride-1 VALID convolution.
-  For few input channels the 2x2 convolution is done as one matrix product of the
-  ``(N, H/2, W/2, 16C)`` patch matrix with ``K2`` reshaped to ``(16C, F)``.
+* Space-to-depth (``down_conv``): ``xp`` reshaped to ``xs`` of shape
+  ``(N, H/2 + 1, W/2 + 1, 4C)`` with channels ``(dy, dx, c)``; then
+  ``out[i, j] = sum_{p, q} xs[i + p, j + q] K2[p, q]`` with
+  ``K2[p, q, (dy, dx, c), f] = k[2p + dy, 2q + dx, c, f]``: a 2x2 stride-1 VALID convolution,
+  or for few input channels one matrix product of the ``(N, H/2, W/2, 16C)`` patches with
+  ``K2`` reshaped to ``(16C, F)``. ``down_conv``'s fast form is a `jax.custom_jvp` that takes
+  the input gradient from the transpose of the 2x2 convolution and the value and kernel
+  gradient from the plain strided convolution (C > 8) or from the patch product (C <= 8).
 * Sub-pixel (``up_conv``): output row ``2m + a`` (phase ``a`` in {0, 1}) receives input rows
   ``m - 1 + a`` and ``m + a`` with kernel rows ``3 - a`` and ``1 - a``; i.e. phase ``(a, b)``
   is a stride-1 convolution of ``x`` with the 2x2 kernel ``flip(k)[a::2, b::2]`` and padding
-  ``((1 - a, a), (1 - b, b))``, and the four phases are interleaved (depth-to-space). For few
-  output features the four phases are one 3x3 convolution with ``4F`` outputs (zero taps
-  included, 2.25x the FLOPs, but faster than four convolutions with few outputs each).
+  ``((1 - a, a), (1 - b, b))``, and the four phases are interleaved (depth-to-space). For
+  F <= 8 the four phases are one 3x3 convolution with ``4F`` outputs (zero taps included,
+  2.25x the FLOPs, but faster than four convolutions with few outputs each). Plain JAX
+  autodiff throughout.
 """
 
 from __future__ import annotations
