@@ -41,6 +41,10 @@ about 6 minutes:
   matmul peak) vs PyTorch eager 7.7-10.0 s and torch.compile 7.7 s: koopjax/PyTorch 1.9-2.5x.
   PyTorch's step time varied 4.6-10 s between runs with the host's load, so on this shared
   host the ratio is uncertain by about 2x. Batch 8: float32 0.84 s, bfloat16 0.73 s.
+* the same point on the **quiet** host (load average 0.0; 50 timed steps; 3.4 min):
+  koopjax 1.05 s/step, PyTorch eager 0.66 s, torch.compile 0.63 s: koopjax/PyTorch
+  **0.63x / 0.61x**. The ratios above were an artefact of contention (oneDNN degrades far
+  more than XLA when the cores are shared); only quiet-host ratios count.
 * parity at batch 32: koopjax loss 1.566428 vs PyTorch 1.566428 (relative difference 2e-7).
 * eigenvalue path, value and gradient of the spectral loss of a 40x40 operator under jit:
   on-device ``jnp.linalg.eigvals`` (LAPACK sgeev + complex LU/trsm custom calls, plus XLA's
