@@ -7,13 +7,17 @@ w.r.t. the input and the gradient w.r.t. the kernel (each a VJP with a given cot
 bias). Each time is the median of ``--repeats`` runs after one warm-up run, with
 `block_until_ready`; the passes of both impls are run round-robin so that load changes on a
 shared machine hit both alike. Prints a markdown table; ``--json FILE`` writes the records.
+Compiled like koopjax's train step: on CPU, convolutions run with XLA's own (Eigen) kernels;
+``--cpu-conv-library ynnpack`` gives XLA's default (YNNPACK) for comparison.
 
-  python benchmarks/conv_layers.py [--frames 256] [--repeats 5] [--json out.json]
+  python benchmarks/conv_layers.py [--frames 256] [--repeats 5] [--cpu-conv-library eigen]
+                                   [--json out.json]
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -26,8 +30,11 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
 
+from koopjax import parallel  # noqa: E402
+from koopjax.configs import CPU_CONV_LIBRARIES  # noqa: E402
 from koopjax.nn.conv import down_conv  # noqa: E402
 from koopjax.nn.conv import up_conv  # noqa: E402
+from koopjax.train.step import cpu_compiler_options  # noqa: E402
 
 # (kind, H, W, C, F) of the input; SKD encoder then decoder.
 LAYERS = (
@@ -56,15 +63,18 @@ def gflop(kind: str, n: int, h: int, w: int, c: int, f: int) -> float:
   return 2.0 * pixels * 16 * c * f / 1e9
 
 
-def make_passes(op, impl: str):
-  """Jitted forward / input-gradient / kernel-gradient functions of (x, kernel, cotangent)."""
-  fwd = jax.jit(lambda x, k, ct: op(x, k, impl))
-  dx = jax.jit(lambda x, k, ct: jax.vjp(lambda x: op(x, k, impl), x)[1](ct)[0])
-  dw = jax.jit(lambda x, k, ct: jax.vjp(lambda k: op(x, k, impl), k)[1](ct)[0])
+def make_passes(op, impl: str, cpu_conv_library: str = "eigen"):
+  """Jitted forward / input-gradient / kernel-gradient functions of (x, kernel, cotangent),
+  compiled as koopjax's train step is (`koopjax.train.step.cpu_compiler_options`)."""
+  jit = functools.partial(
+      jax.jit, compiler_options=cpu_compiler_options(parallel.make_mesh(1), cpu_conv_library))
+  fwd = jit(lambda x, k, ct: op(x, k, impl))
+  dx = jit(lambda x, k, ct: jax.vjp(lambda x: op(x, k, impl), x)[1](ct)[0])
+  dw = jit(lambda x, k, ct: jax.vjp(lambda k: op(x, k, impl), k)[1](ct)[0])
   return {"fwd": fwd, "dx": dx, "dw": dw}
 
 
-def time_layer(kind, n, h, w, c, f, repeats, seed=0):
+def time_layer(kind, n, h, w, c, f, repeats, seed=0, cpu_conv_library="eigen"):
   """Returns {(impl, pass): [seconds, ...]} for one layer."""
   op = down_conv if kind == "down" else up_conv
   rng = np.random.default_rng(seed)
@@ -72,7 +82,8 @@ def time_layer(kind, n, h, w, c, f, repeats, seed=0):
   k = jnp.asarray(0.1 * rng.standard_normal((4, 4, c, f)), jnp.float32)
   out_shape = jax.eval_shape(lambda x, k: op(x, k, "plain"), x, k).shape
   ct = jnp.asarray(rng.standard_normal(out_shape), jnp.float32)
-  fns = {(impl, p): g for impl in IMPLS for p, g in make_passes(op, impl).items()}
+  fns = {(impl, p): g for impl in IMPLS
+         for p, g in make_passes(op, impl, cpu_conv_library).items()}
   for g in fns.values():  # compile + warm up
     jax.block_until_ready(g(x, k, ct))
   times = {key: [] for key in fns}
@@ -101,6 +112,8 @@ def main(argv=None) -> None:
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   parser.add_argument("--frames", type=int, default=256, help="N, frames per call (256)")
   parser.add_argument("--repeats", type=int, default=5, help="timed runs per pass (5)")
+  parser.add_argument("--cpu-conv-library", choices=CPU_CONV_LIBRARIES, default="eigen",
+                      help="XLA:CPU convolution library (koopjax's default: eigen)")
   parser.add_argument("--json", metavar="FILE", help="write the records as JSON")
   args = parser.parse_args(argv)
 
@@ -109,7 +122,8 @@ def main(argv=None) -> None:
   for kind, h, w, c, f in LAYERS:
     name = layer_name(kind, h, w, c, f)
     flops = gflop(kind, args.frames, h, w, c, f)
-    times = time_layer(kind, args.frames, h, w, c, f, args.repeats)
+    times = time_layer(kind, args.frames, h, w, c, f, args.repeats,
+                       cpu_conv_library=args.cpu_conv_library)
     med = {key: float(np.median(v)) for key, v in times.items()}
     for (impl, p), runs in times.items():
       records.append({"layer": name, "kind": kind, "input": [args.frames, h, w, c],
@@ -129,7 +143,8 @@ def main(argv=None) -> None:
   load_after = os.getloadavg()
 
   print(f"jax {jax.__version__}, backend {jax.default_backend()}, {cpu_info()}; "
-        f"N = {args.frames} frames, float32, median of {args.repeats} runs; "
+        f"N = {args.frames} frames, float32, median of {args.repeats} runs, CPU convolutions: "
+        f"{args.cpu_conv_library}; "
         f"load average {load_before[0]:.1f} before, {load_after[0]:.1f} after")
   print()
   print("Seconds, plain → fast (speed-up). dx, dw: gradient w.r.t. input, kernel. "
@@ -141,6 +156,7 @@ def main(argv=None) -> None:
   if args.json:
     meta = {"jax": jax.__version__, "backend": jax.default_backend(), "cpu": cpu_info(),
             "frames": args.frames, "repeats": args.repeats,
+            "cpu_conv_library": args.cpu_conv_library,
             "loadavg_before": load_before, "loadavg_after": load_after}
     with open(args.json, "w") as fh:
       json.dump({"meta": meta, "records": records}, fh, indent=1)

@@ -342,7 +342,8 @@ def worker_jax(spec: dict[str, Any]) -> dict[str, Any]:
   start = time.perf_counter()
   with _patched_eigvals(spec.get("eig_path") == "host"):
     train_step = step_lib.compile_train_step(
-        lambda p, s, b, r: skd.loss_fn(p, s, b, r, cfg), optimizer, mesh)
+        lambda p, s, b, r: skd.loss_fn(p, s, b, r, cfg), optimizer, mesh,
+        cpu_conv_library=cfg.cpu_conv_library)
     lowered = train_step.lower(state, batch, keys[0])
   lower_s = time.perf_counter() - start
   compiled = lowered.compile()
@@ -370,6 +371,8 @@ def worker_jax(spec: dict[str, Any]) -> dict[str, Any]:
   times = bench_util.time_calls(one_step, spec["steps"], warmup=spec["warmup"] - 1)
   losses = [float(metrics["loss"])]
   suffix = {None: "", "device": "[device-eig]", "host": "[host-eig]"}[spec.get("eig_path")]
+  if jax.default_backend() == "cpu" and cfg.cpu_conv_library != "eigen":
+    suffix += f"[{cfg.cpu_conv_library}-conv]"
   record = {"kind": "train_step", "impl": "koopjax" + suffix,
             "batch": cfg.batch_size, "devices": mesh.devices.size, "precision": cfg.precision,
             "warmup": spec["warmup"], "lower_s": lower_s, "compile_s": compile_s,
@@ -762,6 +765,17 @@ def main(argv: list[str] | None = None) -> int:
       records.append(rec)
       log(f"[koopjax]   {rec['step_s_median'] * 1e3:.1f} ms/step, compile {rec['compile_s']:.1f} s")
 
+  # On CPU, the same anchor point with XLA's default convolution library (YNNPACK) beside
+  # koopjax's default (XLA's own convolutions; `cpu_conv_library`).
+  if on_cpu and not any("cpu_conv_library" in o for o in args.overrides):
+    spec = {**base, **anchor, "steps": steps, "warmup": warmup,
+            "overrides": [*args.overrides, "cpu_conv_library=ynnpack"]}
+    log(f"[koopjax] batch {anchor['batch']} with YNNPACK convolutions (XLA's default) ...")
+    rec = run_worker("jax", spec, jax_env)
+    if rec:
+      records.append(rec)
+      log(f"[koopjax]   {rec['step_s_median'] * 1e3:.1f} ms/step")
+
   # 2. eigenvalue path.
   log("[eig] on-device jnp.linalg.eigvals vs host pure_callback ...")
   eig = run_worker("eig", {**base, "batch": 32, "precision": "float32"}, jax_env)
@@ -849,7 +863,7 @@ def main(argv: list[str] | None = None) -> int:
     if flops and device_peak:
       r["achieved_flops_per_s"] = flops / r["step_s_median"]
       r["fraction_of_peak"] = r["achieved_flops_per_s"] / (device_peak * r["devices"])
-    if jr and r["impl"].startswith("torch"):
+    if jr and (r["impl"].startswith("torch") or r["impl"].endswith("-conv]")):
       r["koopjax_over_this"] = jr["seq_per_s"] / r["seq_per_s"]
     r["env"] = env
 
@@ -933,7 +947,7 @@ def _report(info, records, eig, eig_steps, parity, pipeline, notes, steps, warmu
   ratios = [r for r in records if r.get("koopjax_over_this") is not None]
   for r in ratios:
     lines.append(f"- koopjax / {r['impl']} step rate at batch {r['batch']} {r['precision']}: "
-                 f"{r['koopjax_over_this']:.2f}x ({'koopjax faster' if r['koopjax_over_this'] > 1 else 'PyTorch faster'})")
+                 f"{r['koopjax_over_this']:.2f}x ({'koopjax' if r['koopjax_over_this'] > 1 else r['impl']} faster)")
   e2e = [r for r in records if r.get("e2e_seq_per_s") and r["kind"] == "train_step"]
   for r in e2e:
     lines.append(f"- Training-loop pattern (prefetching ArrayLoader, no per-step sync) at batch "

@@ -22,6 +22,7 @@ DATASETS = ("synthetic", "sprites")
 CONV_IMPLS = ("fast", "plain")
 PRECISIONS = ("float32", "bfloat16", "float64")
 LR_DECAYS = ("none", "cosine")
+CPU_CONV_LIBRARIES = ("eigen", "ynnpack")  # what XLA:CPU runs convolutions with
 
 
 class ConfigError(ValueError):
@@ -45,6 +46,7 @@ class TrainConfig:
   max_nonfinite_steps: int = 20         # consecutive non-finite steps before stopping
   num_devices: int = 0                  # 0 = all devices
   prefetch: int = 2                     # batches staged on the devices ahead of the step
+  cpu_conv_library: str = "eigen"       # XLA:CPU convolutions: "eigen" or "ynnpack" (XLA's default)
   report: bool = True                   # write DIR/report/ figures at the end
 
 
@@ -196,6 +198,8 @@ def validate_train(cfg: TrainConfig) -> None:
   _require(cfg.lr_decay in LR_DECAYS, "lr_decay",
            f"must be one of {', '.join(LR_DECAYS)}; got {cfg.lr_decay!r}.")
   _require(cfg.grad_clip_norm >= 0, "grad_clip_norm", "must be >= 0 (0 disables clipping).")
+  _require(cfg.cpu_conv_library in CPU_CONV_LIBRARIES, "cpu_conv_library",
+           f"must be one of {', '.join(CPU_CONV_LIBRARIES)}; got {cfg.cpu_conv_library!r}.")
   _require(cfg.checkpoint_every >= 0, "checkpoint_every", "must be >= 0 (0 = only at the end).")
   _require(cfg.keep_checkpoints >= 1, "keep_checkpoints", "must be >= 1.")
   _require(cfg.log_every >= 1, "log_every", "must be >= 1.")

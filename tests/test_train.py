@@ -4,6 +4,7 @@ import dataclasses
 import json
 import os
 import pathlib
+import re
 import signal
 import socket
 import subprocess
@@ -139,6 +140,42 @@ def test_eight_devices_train_like_one():
   assert _relative_error(variables_8, variables_1) < 1e-4
 
 
+def _convolutions_in_ynn_fusions(hlo: str) -> int:
+  """Number of convolutions inside the computations XLA:CPU hands to YNNPACK."""
+  ynn = set(re.findall(r"fusion\([^\n]*kind=kCustom, calls=%?([\w.\-]+)[^\n]*ynn", hlo))
+  blocks = re.split(r"\n(?=\S)", hlo)
+  return sum(len(re.findall(r" convolution\(", b)) for b in blocks
+             if (m := re.match(r"%?([\w.\-]+)", b)) and m.group(1) in ynn)
+
+
+def test_cpu_conv_library_changes_speed_not_numbers():
+  """"eigen" keeps every convolution out of YNNPACK; both libraries train alike."""
+  mesh = parallel.make_mesh(1)
+  assert step_lib.cpu_compiler_options(mesh, "ynnpack") is None
+  with pytest.raises(ValueError, match="eigen, ynnpack"):
+    step_lib.cpu_compiler_options(mesh, "onednn")
+  cfg = TINY
+  optimizer = step_lib.make_optimizer(cfg.learning_rate, cfg.grad_clip_norm)
+  batch = parallel.to_global(random_videos(cfg, cfg.batch_size), mesh)
+  results = {}
+  for library in configs.CPU_CONV_LIBRARIES:
+    state = step_lib.init_state(lambda r: skd.init(r, cfg), jax.random.key(0), optimizer, mesh)
+    step = step_lib.compile_train_step(lambda p, s, b, r: skd.loss_fn(p, s, b, r, cfg),
+                                       optimizer, mesh, cpu_conv_library=library)
+    hlo = step.lower(state, batch, jax.random.key(1)).compile().as_text()
+    if library == "eigen":  # XLA's own convolutions, none handed to YNNPACK
+      assert len(re.findall(r" convolution\(", hlo)) > 0
+      assert _convolutions_in_ynn_fusions(hlo) == 0
+    losses = []
+    for i in range(2):
+      state, metrics = step(state, batch, jax.random.key(i))
+      losses.append(float(metrics["loss"]))
+    results[library] = (losses, jax.device_get(state.params))
+  (eigen_losses, eigen_params), (ynn_losses, ynn_params) = results.values()
+  np.testing.assert_allclose(eigen_losses, ynn_losses, rtol=1e-5)
+  assert _relative_error(eigen_params, ynn_params) < 1e-4
+
+
 def test_nonfinite_step_changes_nothing():
   cfg = TINY
   mesh, state, step = make_run(cfg, 1)
@@ -188,7 +225,8 @@ def test_config_validation_names_field_and_allowed_values():
            ("frames=1", "frames", ">= 2 frames"),
            ("image_size=48", "image_size", "power of two"),
            ("dataset=mnist", "dataset", "synthetic, sprites"),
-           ("conv_impl=cuda", "conv_impl", "fast, plain")]
+           ("conv_impl=cuda", "conv_impl", "fast, plain"),
+           ("cpu_conv_library=mkl", "cpu_conv_library", "eigen, ynnpack")]
   for override, field, words in cases:
     with pytest.raises(configs.ConfigError) as info:
       configs.validate(configs.apply_overrides(TINY, [override]))

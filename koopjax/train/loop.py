@@ -26,7 +26,8 @@ from koopjax.train.checkpoint import Checkpointer
 
 # Fields that may change when a run is resumed; everything else must match the saved config.
 RESUMABLE_FIELDS = frozenset({"steps", "log_every", "checkpoint_every", "keep_checkpoints",
-                              "report", "prefetch", "num_devices", "max_nonfinite_steps"})
+                              "report", "prefetch", "num_devices", "max_nonfinite_steps",
+                              "cpu_conv_library"})
 
 
 class NonFiniteLossError(RuntimeError):
@@ -99,7 +100,8 @@ def run(cfg: configs.TrainConfig, workdir: str | pathlib.Path, *, progress: bool
     _write_history(metrics_path, history)
 
   train_step = step_lib.compile_train_step(
-      lambda p, s, b, r: model.loss_fn(p, s, b, r, cfg), optimizer, mesh)
+      lambda p, s, b, r: model.loss_fn(p, s, b, r, cfg), optimizer, mesh,
+      cpu_conv_library=cfg.cpu_conv_library)
 
   def make_batch(step: int):
     return parallel.to_global(data.batch(step, rows), mesh)

@@ -11,6 +11,7 @@ import optax
 from jax.sharding import Mesh
 
 from koopjax import parallel
+from koopjax.configs import CPU_CONV_LIBRARIES
 from koopjax.train.state import TrainState
 
 LossFn = Callable[..., tuple[jax.Array, tuple[dict[str, jax.Array], Any]]]
@@ -91,11 +92,44 @@ def init_state(init_fn: Callable[[jax.Array], dict[str, Any]], rng: jax.Array,
   return jax.jit(build, out_shardings=parallel.replicated(mesh))(rng)
 
 
-def compile_train_step(loss_fn: LossFn, optimizer: optax.GradientTransformation, mesh: Mesh):
-  """`train_step` jitted for the mesh: batch sharded on "data", state replicated and donated."""
+# XLA:CPU (jax 0.10) hands convolutions, dots and reductions to YNNPACK by default. For this
+# project's stride-2 4x4 layers YNNPACK's weight gradients were 4-6x slower than XLA's own
+# (Eigen) convolutions on an Intel Xeon (benchmarks/conv_layers.py), the whole SKD step 1.9x.
+# "eigen" keeps the rest of XLA's default list (dots and reductions stay with YNNPACK: XLA's
+# own tree reductions are slow) and takes convolutions out of it.
+_YNN_FUSIONS = "xla_cpu_experimental_ynn_fusion_type"
+_YNN_WITHOUT_CONVOLUTIONS = "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT,LIBRARY_FUSION_TYPE_REDUCE"
+
+
+def cpu_compiler_options(mesh: Mesh, conv_library: str) -> dict[str, str] | None:
+  """XLA compile options that pick the library behind convolutions on a CPU mesh.
+
+  Args:
+    mesh: the devices the step runs on; options are only returned for CPU devices.
+    conv_library: ``"eigen"`` (XLA's own convolutions; dots and reductions stay with
+      YNNPACK) or ``"ynnpack"`` (XLA's default: no options, so ``XLA_FLAGS`` decide).
+
+  Returns:
+    ``compiler_options`` for `jax.jit`, or None (XLA's defaults).
+  """
+  if conv_library not in CPU_CONV_LIBRARIES:
+    raise ValueError(f"conv_library must be one of {', '.join(CPU_CONV_LIBRARIES)}; got "
+                     f"{conv_library!r}.")
+  if conv_library == "ynnpack" or mesh.devices.flat[0].platform != "cpu":
+    return None
+  return {_YNN_FUSIONS: _YNN_WITHOUT_CONVOLUTIONS}
+
+
+def compile_train_step(loss_fn: LossFn, optimizer: optax.GradientTransformation, mesh: Mesh,
+                       *, cpu_conv_library: str = "eigen"):
+  """`train_step` jitted for the mesh: batch sharded on "data", state replicated and donated.
+
+  ``cpu_conv_library`` chooses the convolution library on CPU (`cpu_compiler_options`).
+  """
   def step(state, batch, rng):
     return train_step(state, batch, rng, loss_fn=loss_fn, optimizer=optimizer)
 
   replicated = parallel.replicated(mesh)
   return jax.jit(step, in_shardings=(replicated, parallel.batch_sharding(mesh), replicated),
-                 out_shardings=(replicated, replicated), donate_argnums=0)
+                 out_shardings=(replicated, replicated), donate_argnums=0,
+                 compiler_options=cpu_compiler_options(mesh, cpu_conv_library))
