@@ -93,7 +93,7 @@ def init_state(init_fn: Callable[[jax.Array], dict[str, Any]], rng: jax.Array,
 
 
 # XLA:CPU (jax 0.10) hands convolutions, dots and reductions to YNNPACK by default. For this
-# project's stride-2 4x4 layers YNNPACK's weight gradients were 4-6x slower than XLA's own
+# project's stride-2 4x4 layers YNNPACK's weight gradients were 4-8x slower than XLA's own
 # (Eigen) convolutions on an Intel Xeon (benchmarks/conv_layers.py), the whole SKD step 1.9x.
 # "eigen" keeps the rest of XLA's default list (dots and reductions stay with YNNPACK: XLA's
 # own tree reductions are slow) and takes convolutions out of it.
