@@ -1,10 +1,12 @@
-"""Per-layer timings of the SKD stride-2 convolutions, impl "plain" vs "fast", on the default device.
+"""Per-layer timings of the SKD convolution stages, impl "plain" vs "fast", on the default device.
 
-For each encoder `down_conv` (64x64x3->32, 32x32x32->64, 16x16x64->128, 8x8x128->256) and
-decoder `up_conv` (4x4x256->128, 8x8x128->64, 16x16x64->32, 32x32x32->3) at N frames
-(default 256 = batch 32 x 8 frames), times three jitted passes: the forward pass, the gradient
-w.r.t. the input and the gradient w.r.t. the kernel (each a VJP with a given cotangent; no
-bias). Each time is the median of ``--repeats`` runs after one warm-up run, with
+For each encoder `down_conv` (64x64x3->32, 32x32x32->64, 16x16x64->128, 8x8x128->256),
+decoder `up_conv` (4x4x256->128, 8x8x128->64, 16x16x64->32, 32x32x32->3) and training-mode
+BatchNorm + LeakyReLU (32x32x32, 16x16x64, 8x8x128, 4x4x256; plain: flax.linen.BatchNorm
+then leaky_relu, fast: `koopjax.nn.BatchNormLeakyReLU`) at N frames (default 256 = batch 32 x
+8 frames), times three jitted passes: the forward pass, the gradient w.r.t. the input and the
+gradient w.r.t. the kernel (BatchNorm: scale and bias) (each a VJP with a given cotangent; no
+conv bias). Each time is the median of ``--repeats`` runs after one warm-up run, with
 `block_until_ready`; the passes of both impls are run round-robin so that load changes on a
 shared machine hit both alike. Prints a markdown table; ``--json FILE`` writes the records.
 Compiled like koopjax's train step: on CPU, convolutions run with XLA's own (Eigen) kernels;
@@ -24,6 +26,7 @@ import platform
 import sys
 import time
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -34,6 +37,7 @@ from koopjax import parallel  # noqa: E402
 from koopjax.configs import CPU_CONV_LIBRARIES  # noqa: E402
 from koopjax.nn.conv import down_conv  # noqa: E402
 from koopjax.nn.conv import up_conv  # noqa: E402
+from koopjax.nn.norm import batch_norm_leaky_relu  # noqa: E402
 from koopjax.train.step import cpu_compiler_options  # noqa: E402
 
 # (kind, H, W, C, F) of the input; SKD encoder then decoder.
@@ -46,19 +50,44 @@ LAYERS = (
     ("up", 8, 8, 128, 64),
     ("up", 16, 16, 64, 32),
     ("up", 32, 32, 32, 3),
+    ("bn", 32, 32, 32, 32),
+    ("bn", 16, 16, 64, 64),
+    ("bn", 8, 8, 128, 128),
+    ("bn", 4, 4, 256, 256),
 )
 IMPLS = ("plain", "fast")
 PASSES = ("fwd", "dx", "dw")
 
 
+def bn_leaky_relu(x: jax.Array, scale_bias: jax.Array, impl: str) -> jax.Array:
+  """Training-mode BatchNorm (eps 1e-5) then LeakyReLU(0.2); ``scale_bias``: (2, C)."""
+  scale, bias = scale_bias
+  if impl == "fast":
+    return batch_norm_leaky_relu(x, scale, bias)[0]
+  c = x.shape[-1]
+  out, _ = nn.BatchNorm(use_running_average=False, momentum=0.9, epsilon=1e-5).apply(
+      {"params": {"scale": scale, "bias": bias},
+       "batch_stats": {"mean": jnp.zeros(c), "var": jnp.ones(c)}}, x, mutable=["batch_stats"])
+  return nn.leaky_relu(out, 0.2)
+
+
+OPS = {"down": down_conv, "up": up_conv, "bn": bn_leaky_relu}
+
+
 def layer_name(kind: str, h: int, w: int, c: int, f: int) -> str:
+  if kind == "bn":
+    return f"BatchNorm+LeakyReLU {h}x{w}x{c}"
   if kind == "down":
     return f"down {h}x{w}x{c} -> {h // 2}x{w // 2}x{f}"
   return f"up {h}x{w}x{c} -> {2 * h}x{2 * w}x{f}"
 
 
 def gflop(kind: str, n: int, h: int, w: int, c: int, f: int) -> float:
-  """Multiply-adds x 2 of one pass: 16 taps per (input pixel of up_conv | output pixel of down_conv)."""
+  """Multiply-adds x 2 of one pass: 16 taps per (input pixel of up_conv | output pixel of down_conv).
+
+  0 for BatchNorm (memory-bound: a few passes over the activations)."""
+  if kind == "bn":
+    return 0.0
   pixels = n * h * w // 4 if kind == "down" else n * h * w
   return 2.0 * pixels * 16 * c * f / 1e9
 
@@ -76,10 +105,13 @@ def make_passes(op, impl: str, cpu_conv_library: str = "eigen"):
 
 def time_layer(kind, n, h, w, c, f, repeats, seed=0, cpu_conv_library="eigen"):
   """Returns {(impl, pass): [seconds, ...]} for one layer."""
-  op = down_conv if kind == "down" else up_conv
+  op = OPS[kind]
   rng = np.random.default_rng(seed)
   x = jnp.asarray(rng.standard_normal((n, h, w, c)), jnp.float32)
-  k = jnp.asarray(0.1 * rng.standard_normal((4, 4, c, f)), jnp.float32)
+  if kind == "bn":
+    k = jnp.asarray(1 + 0.1 * rng.standard_normal((2, c)), jnp.float32)
+  else:
+    k = jnp.asarray(0.1 * rng.standard_normal((4, 4, c, f)), jnp.float32)
   out_shape = jax.eval_shape(lambda x, k: op(x, k, "plain"), x, k).shape
   ct = jnp.asarray(rng.standard_normal(out_shape), jnp.float32)
   fns = {(impl, p): g for impl in IMPLS
@@ -137,8 +169,8 @@ def main(argv=None) -> None:
     total = {impl: sum(med[(impl, p)] for p in PASSES) for impl in IMPLS}
     cells.append(f"{total['plain']:.3f} → {total['fast']:.3f} "
                  f"({total['plain'] / total['fast']:.1f}x)")
-    cells.append(f"{3 * flops / total['fast']:.0f}")
-    rows.append(f"| {name} | {flops:.2f} | " + " | ".join(cells) + " |")
+    cells.append(f"{3 * flops / total['fast']:.0f}" if flops else "-")
+    rows.append(f"| {name} | {f'{flops:.2f}' if flops else '-'} | " + " | ".join(cells) + " |")
     print(f"done: {name}", file=sys.stderr, flush=True)
   load_after = os.getloadavg()
 
@@ -147,8 +179,8 @@ def main(argv=None) -> None:
         f"{args.cpu_conv_library}; "
         f"load average {load_before[0]:.1f} before, {load_after[0]:.1f} after")
   print()
-  print("Seconds, plain → fast (speed-up). dx, dw: gradient w.r.t. input, kernel. "
-        "GFLOP per pass.")
+  print("Seconds, plain → fast (speed-up). dx, dw: gradient w.r.t. input, kernel "
+        "(BatchNorm: scale and bias). GFLOP per pass.")
   print()
   print("| layer | GFLOP | fwd | dx | dw | fwd+dx+dw | fast GFLOP/s |")
   print("|---|---|---|---|---|---|---|")

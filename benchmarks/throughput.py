@@ -457,6 +457,73 @@ def worker_torch(spec: dict[str, Any]) -> dict[str, Any]:
           "torch_version": torch.__version__}
 
 
+def worker_interleaved(spec: dict[str, Any]) -> dict[str, Any]:
+  """koopjax's step and PyTorch's eager step alternating in one process (ABBA order).
+
+  Separate runs minutes apart see different loads on a shared host; alternating steps pair
+  each koopjax step with a PyTorch step taken under the same load, so the median of the
+  per-pair time ratios is a drift-free step-rate ratio.
+  """
+  import jax
+  import numpy as np
+  import torch
+  from benchmarks import torch_skd
+  from koopjax import parallel
+  from koopjax.models import skd
+  from koopjax.train import bench_util
+  from koopjax.train import step as step_lib
+
+  cfg = _config(spec)
+  mesh = parallel.make_mesh(1)
+  optimizer = step_lib.make_optimizer(cfg.learning_rate, cfg.grad_clip_norm)
+  state = step_lib.init_state(lambda r: skd.init(r, cfg), jax.random.key(cfg.seed), optimizer,
+                              mesh)
+  batch = bench_util.synthetic_video_batch(cfg.batch_size, cfg.frames, cfg.image_size,
+                                           cfg.channels, mesh, seed=1)
+  key = jax.device_put(jax.random.key(cfg.seed + 1), parallel.replicated(mesh))
+  jax_step = step_lib.compile_train_step(lambda p, s, b, r: skd.loss_fn(p, s, b, r, cfg),
+                                         optimizer, mesh, cpu_conv_library=cfg.cpu_conv_library)
+  torch.manual_seed(cfg.seed)
+  model = torch_skd.TorchSKD(cfg).to(memory_format=torch.channels_last)
+  torch_step = torch_skd.make_train_step(model, cfg)
+  video = torch.randint(0, 256, (cfg.batch_size, cfg.frames, cfg.image_size, cfg.image_size,
+                                 cfg.channels), generator=torch.Generator().manual_seed(1),
+                        dtype=torch.uint8)
+
+  def run_jax():
+    nonlocal state
+    state, metrics = jax_step(state, batch, key)
+    jax.block_until_ready(metrics)
+
+  def timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+  for _ in range(spec["warmup"]):
+    run_jax()
+    torch_step(video)
+  t_jax, t_torch = [], []
+  for i in range(spec["steps"]):
+    if i % 2:
+      t_torch.append(timed(lambda: torch_step(video)))
+      t_jax.append(timed(run_jax))
+    else:
+      t_jax.append(timed(run_jax))
+      t_torch.append(timed(lambda: torch_step(video)))
+  ratios = np.asarray(t_torch) / np.asarray(t_jax)
+  return {"kind": "interleaved_ratio", "impl": "koopjax vs torch-eager, interleaved",
+          "batch": cfg.batch_size, "devices": 1, "precision": cfg.precision,
+          "pairs": spec["steps"], "warmup": spec["warmup"],
+          "koopjax_step_s": t_jax, "torch_step_s": t_torch,
+          "koopjax_step_s_median": float(np.median(t_jax)),
+          "torch_step_s_median": float(np.median(t_torch)),
+          "step_s_median": float(np.median(t_jax)), "seq_per_s": None,
+          "koopjax_over_torch_median": float(np.median(ratios)),
+          "koopjax_over_torch_p25": float(np.percentile(ratios, 25)),
+          "koopjax_over_torch_p75": float(np.percentile(ratios, 75))}
+
+
 def worker_parity(spec: dict[str, Any]) -> dict[str, Any]:
   """koopjax (JAX on CPU, highest matmul precision) vs PyTorch (TF32 off) loss on the same
   weights and uint8 batch, train-mode BatchNorm, dropout 0."""
@@ -602,7 +669,8 @@ def worker_pipeline(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 WORKERS = {"info": worker_info, "eig": worker_eig, "jax": worker_jax, "torch": worker_torch,
-           "parity": worker_parity, "pipeline": worker_pipeline}
+           "interleaved": worker_interleaved, "parity": worker_parity,
+           "pipeline": worker_pipeline}
 
 
 # ----------------------------------------------------------------------------- orchestration
@@ -832,6 +900,14 @@ def main(argv: list[str] | None = None) -> int:
             notes.append("PyTorch ran on the CPU (no CUDA build installed): its rows are not "
                          "comparable with the accelerator's.")
           log(f"[torch]   {rec['step_s_median'] * 1e3:.1f} ms/step")
+    if on_cpu and (REFERENCE["batch"], "float32") in torch_points:
+      log(f"[interleaved] koopjax and PyTorch eager steps alternating, batch "
+          f"{REFERENCE['batch']} float32 ...")
+      interleaved = run_worker("interleaved", {**base, "batch": REFERENCE["batch"],
+                                               "precision": "float32", "steps": steps,
+                                               "warmup": warmup}, torch_env)
+      if interleaved:
+        records.append(interleaved)
 
   # 4. input pipeline.
   batches = sorted({p["batch"] for p in points}) or [REFERENCE["batch"]]
@@ -847,7 +923,7 @@ def main(argv: list[str] | None = None) -> int:
   peak_table = info["peak_flops"]
   by_key = {(r["batch"], r["devices"], r["precision"]): r for r in records
             if r["impl"] == "koopjax"}
-  for r in records + eig_steps:
+  for r in [r for r in records if r["kind"] != "interleaved_ratio"] + eig_steps:
     r["seq_per_s"] = r["batch"] / r["step_s_median"]
     r["frames_per_s"] = r["seq_per_s"] * cfg.frames
     jr = by_key.get((r["batch"], r["devices"], r["precision"]))
@@ -948,6 +1024,13 @@ def _report(info, records, eig, eig_steps, parity, pipeline, notes, steps, warmu
   for r in ratios:
     lines.append(f"- koopjax / {r['impl']} step rate at batch {r['batch']} {r['precision']}: "
                  f"{r['koopjax_over_this']:.2f}x ({'koopjax' if r['koopjax_over_this'] > 1 else r['impl']} faster)")
+  for r in [r for r in records if r["kind"] == "interleaved_ratio"]:
+    lines.append(f"- Interleaved in one process ({r['pairs']} koopjax/PyTorch-eager step pairs in "
+                 f"ABBA order, batch {r['batch']} {r['precision']}; drift-free): koopjax "
+                 f"{r['koopjax_step_s_median'] * 1e3:.0f} ms, torch-eager "
+                 f"{r['torch_step_s_median'] * 1e3:.0f} ms median; koopjax/torch-eager step rate "
+                 f"{r['koopjax_over_torch_median']:.2f}x (median of per-pair ratios; quartiles "
+                 f"{r['koopjax_over_torch_p25']:.2f}-{r['koopjax_over_torch_p75']:.2f}).")
   e2e = [r for r in records if r.get("e2e_seq_per_s") and r["kind"] == "train_step"]
   for r in e2e:
     lines.append(f"- Training-loop pattern (prefetching ArrayLoader, no per-step sync) at batch "

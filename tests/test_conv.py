@@ -32,7 +32,7 @@ from koopjax.nn import down_conv
 from koopjax.nn import up_conv
 
 # (H, W, C, F); the first three are SKD encoder layers (at batch 2), the others cover
-# non-square inputs, odd channel counts and both fast code paths (C <= 8 and C > 8).
+# non-square inputs and odd channel counts.
 DOWN_SHAPES = [(64, 64, 3, 32), (32, 32, 32, 64), (8, 8, 128, 256), (6, 10, 5, 7),
                (2, 2, 1, 1), (4, 6, 12, 2)]
 # SKD decoder layers 4x4x256 -> 128 and 32x32x32 -> 3, then odd sizes (allowed for UpConv)

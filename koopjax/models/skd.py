@@ -26,6 +26,7 @@ import jax.numpy as jnp
 
 import koopjax as kj
 from koopjax.configs import SKDConfig
+from koopjax.nn import BatchNormLeakyReLU
 from koopjax.nn import DownConv
 from koopjax.nn import UpConv
 
@@ -48,10 +49,18 @@ def _channels(cfg: SKDConfig) -> list[int]:
   return [cfg.conv_dim * 2**i for i in range(n_stages)]
 
 
-def _batch_norm(train: bool, cfg: SKDConfig) -> nn.BatchNorm:
-  # PyTorch's BatchNorm defaults: running stats momentum 0.1, eps 1e-5.
+# PyTorch's BatchNorm defaults: running stats momentum 0.1, eps 1e-5. Explicit names keep
+# the parameter tree of nn.BatchNorm everywhere ("BatchNorm_<i>" in order of use).
+def _batch_norm(train: bool, cfg: SKDConfig, index: int) -> nn.BatchNorm:
   return nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
-                      dtype=_dtype(cfg), param_dtype=_exact_dtype(cfg))
+                      dtype=_dtype(cfg), param_dtype=_exact_dtype(cfg), name=f"BatchNorm_{index}")
+
+
+def _batch_norm_leaky_relu(train: bool, cfg: SKDConfig, index: int) -> BatchNormLeakyReLU:
+  """BatchNorm then LeakyReLU(0.2), fused (`koopjax.nn.BatchNormLeakyReLU`)."""
+  return BatchNormLeakyReLU(use_running_average=not train, momentum=0.9, epsilon=1e-5,
+                            negative_slope=0.2, dtype=_dtype(cfg),
+                            param_dtype=_exact_dtype(cfg), name=f"BatchNorm_{index}")
 
 
 class FrameLSTM(nn.Module):
@@ -76,12 +85,13 @@ class Encoder(nn.Module):
     layer = dict(dtype=dtype, param_dtype=exact)
     b, t = x.shape[:2]
     h = x.reshape((b * t,) + x.shape[2:]).astype(dtype)
-    for features in _channels(cfg):
+    widths = _channels(cfg)
+    for i, features in enumerate(widths):
       h = DownConv(features, impl=cfg.conv_impl, use_bias=False, **layer)(h)
-      h = nn.leaky_relu(_batch_norm(train, cfg)(h), 0.2)
+      h = _batch_norm_leaky_relu(train, cfg, i)(h)
     # 4x4 "valid" convolution to a 1x1 map = a dense layer on the flattened 4x4 map.
     h = nn.Dense(cfg.k, use_bias=False, **layer)(h.reshape((b * t, -1)))
-    z = jnp.tanh(_batch_norm(train, cfg)(h)).reshape((b, t, cfg.k))
+    z = jnp.tanh(_batch_norm(train, cfg, len(widths))(h)).reshape((b, t, cfg.k))
     if cfg.encoder_lstm:
       z = FrameLSTM(cfg.k, **layer)(z)
     return z.astype(exact)
@@ -103,10 +113,10 @@ class Decoder(nn.Module):
     # ConvTranspose (4, 1, 0) from a 1x1 map = a dense layer onto the 4x4 map.
     h = nn.Dense(16 * widths[0], use_bias=False, **layer)(h.reshape((b * t, -1)))
     h = h.reshape((b * t, 4, 4, widths[0]))
-    h = nn.leaky_relu(_batch_norm(train, cfg)(h), 0.2)
-    for features in widths[1:]:
+    h = _batch_norm_leaky_relu(train, cfg, 0)(h)
+    for i, features in enumerate(widths[1:], start=1):
       h = UpConv(features, impl=cfg.conv_impl, use_bias=False, **layer)(h)
-      h = nn.leaky_relu(_batch_norm(train, cfg)(h), 0.2)
+      h = _batch_norm_leaky_relu(train, cfg, i)(h)
     h = UpConv(cfg.channels, impl=cfg.conv_impl, **layer)(h)
     x = nn.sigmoid(h.astype(exact))
     return x.reshape((b, t) + x.shape[1:])

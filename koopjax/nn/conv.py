@@ -21,14 +21,13 @@ Kernels are HWIO, shape ``(4, 4, C, F)``, for both layers. With ``x`` the input 
 
 The fast forms (same FLOPs as the plain ones unless said otherwise):
 
-* Space-to-depth (``down_conv``): ``xp`` reshaped to ``xs`` of shape
+* ``down_conv``: the value and the kernel gradient from the plain strided convolution; the
+  input gradient from the space-to-depth form: ``xp`` reshaped to ``xs`` of shape
   ``(N, H/2 + 1, W/2 + 1, 4C)`` with channels ``(dy, dx, c)``; then
   ``out[i, j] = sum_{p, q} xs[i + p, j + q] K2[p, q]`` with
-  ``K2[p, q, (dy, dx, c), f] = k[2p + dy, 2q + dx, c, f]``: a 2x2 stride-1 VALID convolution,
-  or for few input channels one matrix product of the ``(N, H/2, W/2, 16C)`` patches with
-  ``K2`` reshaped to ``(16C, F)``. ``down_conv``'s fast form is a `jax.custom_jvp` that takes
-  the input gradient from the transpose of the 2x2 convolution and the value and kernel
-  gradient from the plain strided convolution (C > 8) or from the patch product (C <= 8).
+  ``K2[p, q, (dy, dx, c), f] = k[2p + dy, 2q + dx, c, f]``, a 2x2 stride-1 VALID convolution
+  whose transpose is a stride-1 convolution rather than a zero-stuffed one. A `jax.custom_jvp`
+  combines the forms.
 * Sub-pixel (``up_conv``): output row ``2m + a`` (phase ``a`` in {0, 1}) receives input rows
   ``m - 1 + a`` and ``m + a`` with kernel rows ``3 - a`` and ``1 - a``; i.e. phase ``(a, b)``
   is a stride-1 convolution of ``x`` with the 2x2 kernel ``flip(k)[a::2, b::2]`` and padding
@@ -36,6 +35,9 @@ The fast forms (same FLOPs as the plain ones unless said otherwise):
   F <= 8 the four phases are one 3x3 convolution with ``4F`` outputs (zero taps included,
   2.25x the FLOPs, but faster than four convolutions with few outputs each). Plain JAX
   autodiff throughout.
+
+Measured per layer (``benchmarks/conv_layers.py``) on a 2-core Intel Xeon, N = 256: the
+plain/fast ratios are in README.md, "Performance".
 """
 
 from __future__ import annotations
@@ -57,9 +59,8 @@ from koopjax._src import checks
 IMPLS = ("fast", "plain")
 
 _DN = ("NHWC", "HWIO", "NHWC")
-# down_conv's fast form switches from a convolution to a matrix product of patches for
-# C <= this (the first SKD layer, C = 3); up_conv's fast form switches from four 2x2
-# convolutions to one 3x3 convolution for F <= this (the last SKD layer, F = 3).
+# up_conv's fast form switches from four 2x2 convolutions to one 3x3 convolution for
+# F <= this (the last SKD layer, F = 3).
 _FEW_CHANNELS = 8
 
 
@@ -122,16 +123,6 @@ def _down_s2d_conv(x: jax.Array, kernel: jax.Array) -> jax.Array:
                                   dimension_numbers=_DN)
 
 
-def _down_s2d_matmul(x: jax.Array, kernel: jax.Array) -> jax.Array:
-  n, h, w, c = x.shape
-  ho, wo, f = h // 2, w // 2, kernel.shape[-1]
-  xs = _space_to_depth(_pad1(x))
-  patches = jnp.concatenate(
-      [xs[:, p:p + ho, q:q + wo] for p in (0, 1) for q in (0, 1)], axis=-1)
-  kmat = _s2d_kernel(kernel).reshape(16 * c, f)  # rows ordered (p, q, dy, dx, c)
-  return (patches.reshape(n * ho * wo, 16 * c) @ kmat).reshape(n, ho, wo, f)
-
-
 def _mixed_linear(primal: Callable, wrt_x: Callable, wrt_kernel: Callable) -> Callable:
   """A bilinear ``f(x, kernel)`` whose value and two partial derivatives use different forms.
 
@@ -163,11 +154,9 @@ def _mixed_linear(primal: Callable, wrt_x: Callable, wrt_kernel: Callable) -> Ca
   return f
 
 
-# Value and weight gradient from the plain strided convolution; the input gradient from the
+# Value and kernel gradient from the plain strided convolution; the input gradient from the
 # space-to-depth form (its transpose is a stride-1 convolution, not a zero-stuffed one).
-_down_fast_conv = _mixed_linear(_down_plain, _down_s2d_conv, _down_plain)
-# Few input channels: value and weight gradient as one matrix product of patches.
-_down_fast_matmul = _mixed_linear(_down_s2d_matmul, _down_s2d_conv, _down_s2d_matmul)
+_down_fast = _mixed_linear(_down_plain, _down_s2d_conv, _down_plain)
 
 
 # -------------------------------------------------------------------- up_conv formulations
@@ -225,9 +214,7 @@ def down_conv(x: jax.Array, kernel: jax.Array, impl: str = "fast") -> jax.Array:
   _check_kernel(x, kernel)
   if impl == "plain":
     return _down_plain(x, kernel)
-  if x.shape[-1] <= _FEW_CHANNELS:
-    return _down_fast_matmul(x, kernel)
-  return _down_fast_conv(x, kernel)
+  return _down_fast(x, kernel)
 
 
 def up_conv(x: jax.Array, kernel: jax.Array, impl: str = "fast") -> jax.Array:
