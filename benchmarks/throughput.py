@@ -319,6 +319,42 @@ def _device_peak_memory(devices) -> tuple[int | None, str]:
   return _rss_peak_bytes(), "host process peak RSS"
 
 
+def _jax_setup(cfg, devices: int):
+  """(mesh, optimizer, train state, a device-resident uint8 batch) for the koopjax step."""
+  import jax
+  from koopjax import parallel
+  from koopjax.models import skd
+  from koopjax.train import bench_util
+  from koopjax.train import step as step_lib
+
+  mesh = parallel.make_mesh(devices)
+  optimizer = step_lib.make_optimizer(cfg.learning_rate, cfg.grad_clip_norm)
+  state = step_lib.init_state(lambda r: skd.init(r, cfg), jax.random.key(cfg.seed), optimizer,
+                              mesh)
+  batch = bench_util.synthetic_video_batch(cfg.batch_size, cfg.frames, cfg.image_size,
+                                           cfg.channels, mesh, seed=1)
+  return mesh, optimizer, state, batch
+
+
+def _torch_setup(cfg, compile: bool, channels_last: bool = True):
+  """(device, PyTorch train step, a uint8 video batch on that device) for the same model."""
+  import torch
+  from benchmarks import torch_skd
+
+  device = "cuda" if torch.cuda.is_available() else "cpu"
+  torch.manual_seed(cfg.seed)
+  model = torch_skd.TorchSKD(cfg).to(device)
+  if channels_last:
+    model = model.to(memory_format=torch.channels_last)
+  autocast = torch.bfloat16 if cfg.precision == "bfloat16" else None
+  step = torch_skd.make_train_step(model, cfg, compile=compile, channels_last=channels_last,
+                                   autocast_dtype=autocast)
+  gen = torch.Generator().manual_seed(1)
+  video = torch.randint(0, 256, (cfg.batch_size, cfg.frames, cfg.image_size, cfg.image_size,
+                                 cfg.channels), generator=gen, dtype=torch.uint8).to(device)
+  return device, step, video
+
+
 def worker_jax(spec: dict[str, Any]) -> dict[str, Any]:
   import jax
   import numpy as np
@@ -329,12 +365,7 @@ def worker_jax(spec: dict[str, Any]) -> dict[str, Any]:
   from koopjax.train import step as step_lib
 
   cfg = _config(spec)
-  mesh = parallel.make_mesh(spec["devices"])
-  optimizer = step_lib.make_optimizer(cfg.learning_rate, cfg.grad_clip_norm)
-  state = step_lib.init_state(lambda r: skd.init(r, cfg), jax.random.key(cfg.seed), optimizer,
-                              mesh)
-  batch = bench_util.synthetic_video_batch(cfg.batch_size, cfg.frames, cfg.image_size,
-                                           cfg.channels, mesh, seed=1)
+  mesh, optimizer, state, batch = _jax_setup(cfg, spec["devices"])
   n_calls = spec["warmup"] + spec["steps"]
   keys = list(jax.random.split(jax.random.key(cfg.seed + 1), n_calls + spec.get("e2e", 0)))
   keys = [jax.device_put(k, parallel.replicated(mesh)) for k in keys]
@@ -411,23 +442,11 @@ def worker_jax(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def worker_torch(spec: dict[str, Any]) -> dict[str, Any]:
-  import numpy as np
   import torch
-  from benchmarks import torch_skd
 
   cfg = _config(spec)
-  device = "cuda" if torch.cuda.is_available() else "cpu"
-  torch.manual_seed(cfg.seed)
   channels_last = spec.get("channels_last", True)
-  model = torch_skd.TorchSKD(cfg).to(device)
-  if channels_last:
-    model = model.to(memory_format=torch.channels_last)
-  autocast = torch.bfloat16 if cfg.precision == "bfloat16" else None
-  step = torch_skd.make_train_step(model, cfg, compile=spec["compile"],
-                                   channels_last=channels_last, autocast_dtype=autocast)
-  gen = torch.Generator().manual_seed(1)
-  video = torch.randint(0, 256, (cfg.batch_size, cfg.frames, cfg.image_size, cfg.image_size,
-                                 cfg.channels), generator=gen, dtype=torch.uint8).to(device)
+  device, step, video = _torch_setup(cfg, spec["compile"], channels_last)
   sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
 
   def timed() -> float:
@@ -466,29 +485,16 @@ def worker_interleaved(spec: dict[str, Any]) -> dict[str, Any]:
   """
   import jax
   import numpy as np
-  import torch
-  from benchmarks import torch_skd
   from koopjax import parallel
   from koopjax.models import skd
-  from koopjax.train import bench_util
   from koopjax.train import step as step_lib
 
   cfg = _config(spec)
-  mesh = parallel.make_mesh(1)
-  optimizer = step_lib.make_optimizer(cfg.learning_rate, cfg.grad_clip_norm)
-  state = step_lib.init_state(lambda r: skd.init(r, cfg), jax.random.key(cfg.seed), optimizer,
-                              mesh)
-  batch = bench_util.synthetic_video_batch(cfg.batch_size, cfg.frames, cfg.image_size,
-                                           cfg.channels, mesh, seed=1)
+  mesh, optimizer, state, batch = _jax_setup(cfg, 1)
   key = jax.device_put(jax.random.key(cfg.seed + 1), parallel.replicated(mesh))
   jax_step = step_lib.compile_train_step(lambda p, s, b, r: skd.loss_fn(p, s, b, r, cfg),
                                          optimizer, mesh, cpu_conv_library=cfg.cpu_conv_library)
-  torch.manual_seed(cfg.seed)
-  model = torch_skd.TorchSKD(cfg).to(memory_format=torch.channels_last)
-  torch_step = torch_skd.make_train_step(model, cfg)
-  video = torch.randint(0, 256, (cfg.batch_size, cfg.frames, cfg.image_size, cfg.image_size,
-                                 cfg.channels), generator=torch.Generator().manual_seed(1),
-                        dtype=torch.uint8)
+  _, torch_step, video = _torch_setup(cfg, compile=False)
 
   def run_jax():
     nonlocal state

@@ -49,18 +49,20 @@ def _channels(cfg: SKDConfig) -> list[int]:
   return [cfg.conv_dim * 2**i for i in range(n_stages)]
 
 
-# PyTorch's BatchNorm defaults: running stats momentum 0.1, eps 1e-5. Explicit names keep
-# the parameter tree of nn.BatchNorm everywhere ("BatchNorm_<i>" in order of use).
+def _norm_args(train: bool, cfg: SKDConfig, index: int) -> dict[str, Any]:
+  """Arguments of every SKD BatchNorm: PyTorch's defaults (running stats momentum 0.1, eps
+  1e-5), and explicit names that keep nn.BatchNorm's tree ("BatchNorm_<i>" in order of use)."""
+  return dict(use_running_average=not train, momentum=0.9, epsilon=1e-5, dtype=_dtype(cfg),
+              param_dtype=_exact_dtype(cfg), name=f"BatchNorm_{index}")
+
+
 def _batch_norm(train: bool, cfg: SKDConfig, index: int) -> nn.BatchNorm:
-  return nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
-                      dtype=_dtype(cfg), param_dtype=_exact_dtype(cfg), name=f"BatchNorm_{index}")
+  return nn.BatchNorm(**_norm_args(train, cfg, index))
 
 
 def _batch_norm_leaky_relu(train: bool, cfg: SKDConfig, index: int) -> BatchNormLeakyReLU:
   """BatchNorm then LeakyReLU(0.2), fused (`koopjax.nn.BatchNormLeakyReLU`)."""
-  return BatchNormLeakyReLU(use_running_average=not train, momentum=0.9, epsilon=1e-5,
-                            negative_slope=0.2, dtype=_dtype(cfg),
-                            param_dtype=_exact_dtype(cfg), name=f"BatchNorm_{index}")
+  return BatchNormLeakyReLU(negative_slope=0.2, **_norm_args(train, cfg, index))
 
 
 class FrameLSTM(nn.Module):
