@@ -296,3 +296,24 @@ def test_bad_arguments():
     synthetic.render({**labels, "action": np.zeros(3, np.int32)})
   with pytest.raises(ValueError, match=r"phase must be in \[0, 3\]"):
     synthetic.render({**labels, "action": np.zeros(2, np.int32)}, phase=np.array([0, 4]))
+
+
+def test_every_frame_determines_the_next():
+  """Within each action the frames are a Markov chain: one successor per distinct frame.
+
+  A per-frame encoder followed by one linear Koopman step can only fit such videos; a cycle
+  that revisits a frame and leaves it two different ways has no next-latent map at all.
+  """
+  n = synthetic.NUM_PHASES
+  labels = {name: np.zeros(n, np.int64) for name in synthetic.STATIC_FACTORS}
+  for action in range(len(synthetic.ACTION_NAMES)):
+    video = synthetic.render({**labels, "action": np.full(n, action)}, phase=np.arange(n),
+                             frames=9)
+    successors = {}
+    for sequence in video:
+      for frame, following in zip(sequence[:-1], sequence[1:]):
+        successors.setdefault(frame.tobytes(), set()).add(following.tobytes())
+    name = synthetic.ACTION_NAMES[action]
+    assert all(len(nexts) == 1 for nexts in successors.values()), name
+    cycle = 2 if name.startswith("walk") else 4  # distinct poses per motion cycle
+    assert len(successors) == cycle, (name, len(successors))

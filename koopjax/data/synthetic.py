@@ -17,8 +17,16 @@ character at the same place and only the pose changes):
 
   * ``walk``: the legs alternate between standing and striding while the arm on the facing
     side swings forward and back (period 2);
-  * ``jump``: bounces (heights 0, 4, 6, 4 px at 32x32) with the facing-side arm raised;
-  * ``wave``: stands facing front, the facing-side arm cycling down, out, up, out.
+  * ``jump``: bounces (heights 0, 4, 6, 4 px at 32x32) with the facing-side arm raised and
+    the legs spread on the way up;
+  * ``wave``: stands facing front, the facing-side arm cycling down, out, up, and back down
+    held diagonally.
+
+Within every motion cycle the poses are distinct, so each frame determines the next one (the
+frames are a Markov chain, as in LPC Sprites). A Koopman model with a per-frame encoder needs
+this: a cycle that passes through the same frame twice, going two different ways (an earlier
+version's ``0, 4, 6, 4`` jump with one pose and ``down, out, up, out`` wave), has no map
+from one frame's latent to the next, linear or not.
 
 Eyes look the way the character faces (front while waving). Left actions are exact mirror
 images of the right ones. The appearance never changes over time: the number of pixels of
@@ -108,8 +116,14 @@ _ARM = {
 ...........tt...
 ...........tt...
 ...........tt...""",
+    "diagonal": """
+..............tt
+.............tt.
+............tt..
+...........tt...
+...........tt...""",
 }
-_ARM_TOP_ROW = {"down": 6, "out": 6, "up": 2}
+_ARM_TOP_ROW = {"down": 6, "out": 6, "up": 2, "diagonal": 2}
 _LEGS = {
     "stand": """
 .....tt..tt.....
@@ -127,7 +141,8 @@ _FIGURE_SHAPE = (17, 16)
 _GROUND = 28  # image row (at 32x32) just below the feet when standing
 _LEFT = (_BASE - _FIGURE_SHAPE[1]) // 2  # the figure's first column: centred
 _JUMP_HEIGHTS = (0, 4, 6, 4)
-_WAVE_POSES = ("down", "out", "up", "out")
+_JUMP_LEGS = ("stand", "stride", "stand", "stand")  # rising and falling frames differ
+_WAVE_POSES = ("down", "out", "up", "diagonal")
 _CODES = {".": 0, "h": 1, "s": 2, "t": 3, "p": 4, "e": 5}
 
 
@@ -170,7 +185,7 @@ def _motion(action: str, phase: int, frames: int) -> list[tuple[np.ndarray, int]
       fig = _figure("right", ("down", "out")[swing], "down", ("stand", "stride")[swing])
       out.append((fig, _GROUND - _FIGURE_SHAPE[0]))
     elif action == "jump":
-      fig = _figure("right", "up", "down", "stand")
+      fig = _figure("right", "up", "down", _JUMP_LEGS[cycle])
       out.append((fig, _GROUND - _FIGURE_SHAPE[0] - _JUMP_HEIGHTS[cycle]))
     else:  # wave
       fig = _figure("front", _WAVE_POSES[cycle], "down", "stand")
