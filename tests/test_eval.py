@@ -294,6 +294,67 @@ def test_mode_components_rejects_unpaired_complex_eigenvalues():
     kev.mode_components(np.array([1.0, 0.5 + 0.5j, 0.2]))
 
 
+def test_ridge_probe_matches_an_independent_least_squares_fit():
+  rng = np.random.default_rng(0)
+  train_x, test_x = rng.normal(size=(200, 6)), rng.normal(size=(80, 6))
+  w_true = rng.normal(size=(6, 3))
+  train_y, test_y = np.argmax(train_x @ w_true, 1), np.argmax(test_x @ w_true, 1)
+  ridge = 0.05
+  # Independent: ridge as ordinary least squares on rows augmented by sqrt(ridge * n) * I.
+  mean, scale = train_x.mean(0), train_x.std(0) + 1e-6
+  a = np.c_[(train_x - mean) / scale, np.ones(200)]
+  a_aug = np.r_[a, np.sqrt(ridge * 200) * np.eye(7)]
+  y_aug = np.r_[np.eye(3)[train_y], np.zeros((7, 3))]
+  w = np.linalg.lstsq(a_aug, y_aug, rcond=None)[0]
+  expected = np.mean(np.argmax(np.c_[(test_x - mean) / scale, np.ones(80)] @ w, 1) == test_y)
+  got = kev.ridge_probe_accuracy(train_x, train_y, test_x, test_y, ridge=ridge)
+  assert got == pytest.approx(expected) and got > 0.8
+  shuffled = kev.ridge_probe_accuracy(train_x, rng.permutation(train_y), test_x, test_y)
+  assert shuffled < 0.6
+
+
+def test_mode_probes_read_each_factor_where_it_lives():
+  """Identity constant on a static mode, each action an oscillation on its own dynamic mode:
+  each factor is read from its own probe input and not (beyond chance) from the other."""
+  rng = np.random.default_rng(1)
+  k, t = 6, 8
+  V = np.linalg.qr(rng.normal(size=(k, k)) + 1j * rng.normal(size=(k, k)))[0]
+  U = np.linalg.inv(V)
+  static = np.array([True, True, False, False, False, False])
+
+  def latents(n):
+    colour, action = rng.integers(0, 4, n), rng.integers(0, 3, n)
+    phi = 0.1 * (rng.normal(size=(n, t, k)) + 1j * rng.normal(size=(n, t, k)))
+    phi[:, :, 0] += np.exp(0.5j * np.pi * colour)[:, None]      # constant: λ = 1
+    phi[:, :, 1] += rng.normal(size=(n, 1))                     # constant nuisance
+    # λ = i on mode 2 + action: a full period twice, so a time mean of zero
+    phi[np.arange(n), :, 2 + action] += np.exp(0.5j * np.pi * np.arange(t))
+    return phi @ U, {"colour": colour, "action": action}
+
+  (z_train, y_train), (z_test, y_test) = latents(400), latents(200)
+  table = kev.mode_probes(z_train, y_train, z_test, y_test, V, static)
+  assert table["static_mean"]["colour"] > 0.95 and table["dynamic_trajectory"]["action"] > 0.95
+  assert table["dynamic_mean"]["colour"] < 0.4 and table["static_mean"]["action"] < 0.5
+  assert table["dynamic_mean"]["action"] < 0.5 and table["all_trajectory"]["colour"] > 0.9
+  assert table["chance"] == {"colour": 0.25, "action": pytest.approx(1 / 3)}
+  lines = kev.probes.markdown(table)
+  assert lines[0].startswith("## Linear probes") and "| chance | 25.0% | 33.3% |" in lines
+
+
+def test_probe_errors():
+  x, y = np.zeros((4, 2)), np.zeros(4, np.int64)
+  with pytest.raises(TypeError, match="real"):
+    kev.ridge_probe_accuracy(x + 1j, y, x, y)
+  with pytest.raises(ValueError, match="same features"):
+    kev.ridge_probe_accuracy(x, y, np.zeros((4, 3)), y)
+  with pytest.raises(ValueError, match="integer labels"):
+    kev.ridge_probe_accuracy(x, y.astype(float), x, y)
+  with pytest.raises(ValueError, match="ridge"):
+    kev.ridge_probe_accuracy(x, y, x, y, ridge=0.0)
+  with pytest.raises(ValueError, match="'mean' or 'trajectory'"):
+    kev.probes.eigen_features(np.zeros((2, 3, 2)), np.eye(2), np.ones(2, bool), "median")
+
+
 # ----------------------------------------------------------------------------- CLI
 
 
@@ -381,3 +442,6 @@ def test_cli_evaluate_end_to_end_on_tiny_untrained_runs(tmp_path, monkeypatch, c
   for name in ("results.md", "samples.png", "eigenvalues_by_factor.png", "incremental_swap.png"):
     assert (out / name).is_file(), name
   assert "| koopjax SKD, synthetic (this run) |" in (out / "results.md").read_text()
+  assert set(results["probes"]) == {name for name, _, _ in kev.probes.INPUTS} | {"chance"}
+  assert set(results["probes"]["static_mean"]) == set(heads)
+  assert "| S modes, time mean |" in (out / "results.md").read_text()

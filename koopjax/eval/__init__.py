@@ -5,13 +5,16 @@
 * the sampling and swap protocol for SKD (`koopjax.eval.protocol`): fix the dynamics and
   sample the static part (or the reverse), two-factor swaps, `evaluate_skd`;
 * multifactor swaps (`koopjax.eval.multifactor`): modes attributed to factors, per-factor
-  swap accuracy, incremental swaps.
+  swap accuracy, incremental swaps;
+* linear probes of the eigen-coordinates (`koopjax.eval.probes`): which modes carry which
+  factor, without the decoder.
 
 The judge itself is a model, `koopjax.models.judge`, trained by the one trainer.
 """
 
 from koopjax.eval import metrics
 from koopjax.eval import multifactor
+from koopjax.eval import probes
 from koopjax.eval import protocol
 from koopjax.eval.metrics import balanced_subset
 from koopjax.eval.metrics import conditional_entropy
@@ -22,6 +25,8 @@ from koopjax.eval.multifactor import attribute_modes
 from koopjax.eval.multifactor import factor_swap_table
 from koopjax.eval.multifactor import incremental_swaps
 from koopjax.eval.multifactor import mode_components
+from koopjax.eval.probes import mode_probes
+from koopjax.eval.probes import ridge_probe_accuracy
 from koopjax.eval.protocol import EvalOptions
 from koopjax.eval.protocol import EvaluationError
 from koopjax.eval.protocol import JudgeTooWeakError
@@ -47,8 +52,11 @@ __all__ = (
     "marginal_entropy",
     "metrics",
     "mode_components",
+    "mode_probes",
     "multifactor",
+    "probes",
     "protocol",
+    "ridge_probe_accuracy",
     "sample_latents",
     "sample_sequences",
     "two_factor_swap_accuracy",

@@ -40,6 +40,7 @@ import numpy as np
 import koopjax as kj
 from koopjax.eval import metrics as metrics_lib
 from koopjax.eval import multifactor
+from koopjax.eval import probes
 
 FIXES = ("motion", "static")
 # What each direction samples and which heads must keep the original labels.
@@ -335,12 +336,13 @@ class EvalOptions:
   analysis_size: int = 256         # test sequences C and its eigenbasis are fitted on
   attribution_pairs: int = 256     # train pairs used to attribute modes to factors
   attribution_threshold: float = 0.05
+  probe_train_size: int = 4096     # train sequences the linear probes are fitted on
   allow_weak_judge: bool = False   # judge a model even if the judge is < 99 % on a head
 
   def __post_init__(self):
     if len(self.seeds) < 1:
       raise EvaluationError("EvalOptions.seeds needs at least one seed.")
-    for name in ("batch_size", "analysis_size", "attribution_pairs"):
+    for name in ("batch_size", "analysis_size", "attribution_pairs", "probe_train_size"):
       if getattr(self, name) < 1:
         raise EvaluationError(f"EvalOptions.{name} must be >= 1; got {getattr(self, name)}.")
 
@@ -355,7 +357,8 @@ def evaluate_skd(skd_run, judge_run, out_dir: str | pathlib.Path,
   deterministic batch of them; (3) judge accuracy on reconstructions; (4) for every seed both
   sampling directions over the whole test split and the two-factor swap accuracy; (5) the
   multifactor analysis (`koopjax.eval.multifactor`): modes attributed to factors on train
-  pairs, then per-factor swaps on test pairs for every seed.
+  pairs, then per-factor swaps on test pairs for every seed; (6) linear probes of the
+  eigen-coordinates (`koopjax.eval.probes`), fitted on train sequences, scored on test.
 
   Args:
     skd_run: a `koopjax.train.RunResult` of model "skd" (e.g. `koopjax.train.restore`).
@@ -437,7 +440,12 @@ def evaluate_skd(skd_run, judge_run, out_dir: str | pathlib.Path,
       threshold=options.attribution_threshold, out_dir=out_dir,
       encode=functools.partial(encode_all, batch_size=options.batch_size),
       decode=functools.partial(decode_all, batch_size=options.batch_size))
-  del train
+  log("linear probes: which modes carry which factor")
+  probe_rows = analysis_indices(len(train["video"]), options.probe_train_size, seed=2)
+  train_z = encode_all(skd_variables, train["video"][probe_rows], skd_cfg, options.batch_size)
+  probe_table = probes.mode_probes(
+      train_z, {n: np.asarray(train[n])[probe_rows] for n in heads}, z, labels, V, static)
+  del train, train_z
 
   eigenvalues = np.asarray(analysis.eig.eigenvalues)
   results = {
@@ -452,6 +460,7 @@ def evaluate_skd(skd_run, judge_run, out_dir: str | pathlib.Path,
       "per_seed": per_seed,
       "summary": _aggregate(per_seed),
       "multifactor": multi,
+      "probes": probe_table,
   }
   (out_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
   (out_dir / "results.md").write_text(markdown_report(results, dynamic, static_heads))
@@ -559,4 +568,5 @@ def markdown_report(results: Mapping[str, Any], dynamic: Sequence[str],
       "",
   ]
   lines += multifactor.markdown(results["multifactor"])
+  lines += probes.markdown(results["probes"])
   return "\n".join(lines) + "\n"
