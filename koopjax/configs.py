@@ -93,9 +93,10 @@ CONFIGS: dict[str, TrainConfig] = {
     # Embedded dataset, sized to finish in under 15 minutes on the slower of the two 2-core
     # CPU machines measured (13 min 4 s on an Intel Xeon). Per-frame encoder/decoder without
     # LSTMs or latent dropout: within this budget both held the reconstruction MSE at a 0.013
-    # plateau (0.008 without them, and better swaps). k = 40, κ = 8 (measured against k = 24,
-    # κ = 6 or 12 in README). 6000 steps took 25 min 52 s there and swap slightly better
-    # (joint 10.8 % vs 9.3 %, same judge; README).
+    # plateau (0.008 without them, and better swaps); latent dropout 0.2 alone collapses the
+    # reconstructions, and w_pred 4 or 15 drops motion (README). k = 40, κ = 8 (measured against
+    # k = 24, κ = 6 or 12 in README). 6000 steps reconstruct better and swap better (joint
+    # 19.6 % vs 13.2 %, same judge; README) but take twice as long.
     "synthetic": SKDConfig(name="synthetic", steps=3000, batch_size=32, image_size=32,
                            conv_dim=16, k=40, static_size=8, checkpoint_every=250,
                            grad_clip_norm=1.0, lr_decay="cosine", encoder_lstm=False,
