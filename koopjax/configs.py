@@ -96,7 +96,8 @@ CONFIGS: dict[str, TrainConfig] = {
     # plateau (0.008 without them, and better swaps); latent dropout 0.2 alone collapses the
     # reconstructions, and w_pred 4 or 15 drops motion (README). k = 40, κ = 8 (measured against
     # k = 24, κ = 6 or 12 in README). 6000 steps reconstruct better and swap better (joint
-    # 19.6 % vs 13.2 %, same judge; README) but take twice as long.
+    # 19.6 % vs 13.2 %, one run each, same judge; a second seed of this preset gave 1.6 %;
+    # README) but take twice as long.
     "synthetic": SKDConfig(name="synthetic", steps=3000, batch_size=32, image_size=32,
                            conv_dim=16, k=40, static_size=8, checkpoint_every=250,
                            grad_clip_norm=1.0, lr_decay="cosine", encoder_lstm=False,
