@@ -320,7 +320,11 @@ def _device_peak_memory(devices) -> tuple[int | None, str]:
 
 
 def _jax_setup(cfg, devices: int):
-  """(mesh, optimizer, train state, a device-resident uint8 batch) for the koopjax step."""
+  """(mesh, train state, a device-resident uint8 batch, the jitted SKD train step).
+
+  The step is traced at its first call or `lower`, so a patch active then (the host
+  eigenvalue path) takes effect.
+  """
   import jax
   from koopjax import parallel
   from koopjax.models import skd
@@ -333,7 +337,10 @@ def _jax_setup(cfg, devices: int):
                               mesh)
   batch = bench_util.synthetic_video_batch(cfg.batch_size, cfg.frames, cfg.image_size,
                                            cfg.channels, mesh, seed=1)
-  return mesh, optimizer, state, batch
+  train_step = step_lib.compile_train_step(lambda p, s, b, r: skd.loss_fn(p, s, b, r, cfg),
+                                           optimizer, mesh,
+                                           cpu_conv_library=cfg.cpu_conv_library)
+  return mesh, state, batch, train_step
 
 
 def _torch_setup(cfg, compile: bool, channels_last: bool = True):
@@ -360,21 +367,16 @@ def worker_jax(spec: dict[str, Any]) -> dict[str, Any]:
   import numpy as np
   from koopjax import parallel
   from koopjax.data import loader as loader_lib
-  from koopjax.models import skd
   from koopjax.train import bench_util
-  from koopjax.train import step as step_lib
 
   cfg = _config(spec)
-  mesh, optimizer, state, batch = _jax_setup(cfg, spec["devices"])
+  mesh, state, batch, train_step = _jax_setup(cfg, spec["devices"])
   n_calls = spec["warmup"] + spec["steps"]
   keys = list(jax.random.split(jax.random.key(cfg.seed + 1), n_calls + spec.get("e2e", 0)))
   keys = [jax.device_put(k, parallel.replicated(mesh)) for k in keys]
 
   start = time.perf_counter()
   with _patched_eigvals(spec.get("eig_path") == "host"):
-    train_step = step_lib.compile_train_step(
-        lambda p, s, b, r: skd.loss_fn(p, s, b, r, cfg), optimizer, mesh,
-        cpu_conv_library=cfg.cpu_conv_library)
     lowered = train_step.lower(state, batch, keys[0])
   lower_s = time.perf_counter() - start
   compiled = lowered.compile()
@@ -486,14 +488,10 @@ def worker_interleaved(spec: dict[str, Any]) -> dict[str, Any]:
   import jax
   import numpy as np
   from koopjax import parallel
-  from koopjax.models import skd
-  from koopjax.train import step as step_lib
 
   cfg = _config(spec)
-  mesh, optimizer, state, batch = _jax_setup(cfg, 1)
+  mesh, state, batch, jax_step = _jax_setup(cfg, 1)
   key = jax.device_put(jax.random.key(cfg.seed + 1), parallel.replicated(mesh))
-  jax_step = step_lib.compile_train_step(lambda p, s, b, r: skd.loss_fn(p, s, b, r, cfg),
-                                         optimizer, mesh, cpu_conv_library=cfg.cpu_conv_library)
   _, torch_step, video = _torch_setup(cfg, compile=False)
 
   def run_jax():
