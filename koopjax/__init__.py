@@ -21,6 +21,7 @@ from koopjax._src.spectral import EIGENLOSS_KINDS
 from koopjax._src.spectral import STATIC_MODES
 from koopjax._src.spectral import eigeninit
 from koopjax._src.spectral import eigenloss
+from koopjax._src.spectral import near_one_mask
 from koopjax._src.spectral import skd_spectral_loss
 from koopjax._src.spectral import spectral_penalty
 from koopjax._src.spectral import static_mask
@@ -40,6 +41,7 @@ __all__ = (
     "fit_koopman",
     "koopman_gram",
     "modes_to_mask",
+    "near_one_mask",
     "predict_one_step",
     "rollout",
     "skd_spectral_loss",

@@ -93,8 +93,11 @@ def _judge(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
+  import dataclasses
   import json
   import pathlib
+
+  from koopjax import configs
 
   workdir = pathlib.Path(args.workdir)
   config_path = workdir / "config.json"
@@ -116,9 +119,13 @@ def _evaluate(args: argparse.Namespace) -> int:
       options = protocol.EvalOptions(
           seeds=tuple(args.seeds), batch_size=args.batch_size, analysis_size=args.analysis_size,
           attribution_pairs=args.attribution_pairs, allow_weak_judge=args.allow_weak_judge)
-      results = protocol.evaluate_skd(loop.restore(workdir), loop.restore(args.judge), out,
-                                      options)
-    except (protocol.EvaluationError, FileNotFoundError) as error:
+      run = loop.restore(workdir)
+      if args.static_radius is not None:
+        run = dataclasses.replace(run, cfg=dataclasses.replace(
+            run.cfg, analysis_static_radius=args.static_radius))
+        configs.validate(run.cfg)
+      results = protocol.evaluate_skd(run, loop.restore(args.judge), out, options)
+    except (protocol.EvaluationError, configs.ConfigError, FileNotFoundError) as error:
       print(f"koopjax evaluate: {error}", file=sys.stderr)
       return 2
     action = results["summary"]["fix_motion"]["action"]
@@ -176,6 +183,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="test sequences the Koopman operator is fitted on (default: 256)")
   evaluate.add_argument("--attribution-pairs", type=int, default=256,
                         help="train pairs for attributing modes to factors (default: 256)")
+  evaluate.add_argument("--static-radius", type=float, default=None, metavar="R",
+                        help="SKD: the static set of swaps and sampling is every mode with "
+                        "|λ − 1| < R; 0 = the loss's κ components (default: the run's "
+                        "analysis_static_radius)")
   evaluate.add_argument("--allow-weak-judge", action="store_true",
                         help="evaluate even if the judge is below 99%% on a head")
   evaluate.set_defaults(run=_evaluate)

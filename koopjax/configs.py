@@ -85,6 +85,9 @@ class SKDConfig(VideoDataConfig):
   ball_thresh: float = 0.6
   eigs_thresh: float = 0.5
   eig_grad_clip: float = 1.0            # max norm of the spectral loss's gradient wrt C (0: off)
+  # analysis (swaps, sampling, probes, figures; not the loss): the static set S is the loss's
+  # κ components when 0, else every mode with |λ − 1| < this radius (`koopjax.near_one_mask`)
+  analysis_static_radius: float = 0.0
   dropout: float = 0.2
   ridge: float = 0.0
 
@@ -257,6 +260,9 @@ def validate_skd(cfg: SKDConfig) -> None:
              "float64 needs 64-bit JAX (JAX_ENABLE_X64=1 or jax.enable_x64()).")
   _require(0 <= cfg.dropout < 1, "dropout", f"must be in [0, 1); got {cfg.dropout}.")
   _require(cfg.ridge >= 0, "ridge", f"must be >= 0; got {cfg.ridge}.")
+  _require(math.isfinite(cfg.analysis_static_radius) and cfg.analysis_static_radius >= 0,
+           "analysis_static_radius", "must be >= 0 (0 = the loss's κ components; r > 0 = "
+           f"every mode with |λ − 1| < r); got {cfg.analysis_static_radius}.")
   _require(cfg.eig_grad_clip >= 0, "eig_grad_clip", "must be >= 0 (0 disables it).")
   _require(cfg.decoder_hidden >= 0, "decoder_hidden", "must be >= 0 (0 = k).")
   for name in ("w_rec", "w_pred", "w_eigs"):

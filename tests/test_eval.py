@@ -445,3 +445,25 @@ def test_cli_evaluate_end_to_end_on_tiny_untrained_runs(tmp_path, monkeypatch, c
   assert set(results["probes"]) == {name for name, _, _ in kev.probes.INPUTS} | {"chance"}
   assert set(results["probes"]["static_mean"]) == set(heads)
   assert "| S modes, time mean |" in (out / "results.md").read_text()
+  analysis = results["analysis"]
+  assert analysis["static_radius"] == 0.0
+  assert f"static set S = κ = {TINY.static_size} components by `{TINY.static_mode}`" in (
+      out / "results.md").read_text()
+
+  # --static-radius R: S is every mode with |λ − 1| < R (R picked between two eigenvalues)
+  distance = np.unique(np.abs(np.asarray([complex(*v) for v in analysis["eigenvalues"]]) - 1))
+  radius = float((distance[2] + distance[3]) / 2)  # a conjugate pair shares one distance
+  other = tmp_path / "radius"
+  assert cli.main(argv + ["--allow-weak-judge", "--static-radius", str(radius), "--seeds", "0",
+                          "--out", str(other)]) == 0
+  near = json.loads((other / "results.json").read_text())["analysis"]
+  assert near["static_radius"] == radius and near["eigenvalues"] == analysis["eigenvalues"]
+  eigenvalues = np.asarray([complex(*v) for v in near["eigenvalues"]])
+  assert near["static_modes"] == np.flatnonzero(np.abs(eigenvalues - 1) < radius).tolist()
+  size = len(near["static_modes"])
+  assert size >= 3
+  assert f"every mode with |λ − 1| < {radius:g} ({size} of {TINY.k} modes)" in (
+      other / "results.md").read_text()
+  capsys.readouterr()
+  assert cli.main(argv + ["--allow-weak-judge", "--static-radius", "-1"]) == 2
+  assert "analysis_static_radius" in capsys.readouterr().err

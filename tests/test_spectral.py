@@ -129,6 +129,34 @@ def test_static_mask_counts_pairs_as_one_component():
   np.testing.assert_array_equal(kj.static_mask(eigenvalues, 0, "norm"), [False] * 4)
 
 
+def test_near_one_mask_is_the_disk_around_one():
+  rng = np.random.default_rng(5)
+  mask_fn = jax.jit(kj.near_one_mask, static_argnums=1)
+  for trial in range(50):
+    eigenvalues = np.asarray(np.linalg.eigvals(rng.normal(size=(12, 12)) / 3.5), np.complex64)
+    radius = float(rng.uniform(0.05, 1.5))
+    mask = np.asarray(mask_fn(jnp.asarray(eigenvalues), radius))
+    expected = [abs(complex(x) - 1) < radius for x in eigenvalues]
+    np.testing.assert_array_equal(mask, expected)
+    for i in np.flatnonzero(eigenvalues.imag):  # a conjugate pair is kept or dropped whole
+      partner = np.argmin(np.abs(eigenvalues - np.conj(eigenvalues[i])))
+      assert mask[i] == mask[partner]
+  # The case that motivated it: ten modes at 1 ± 0.05, the next at 0.8; κ = 8 real
+  # components leave two of the ten in D, the radius keeps all ten.
+  spectrum = jnp.asarray([1.0, 0.999, 0.998, 0.99, 0.985, 0.98, 0.975, 0.97, 0.96, 0.95,
+                          0.8, 0.3, -0.9, 0.05 + 0.8j, 0.05 - 0.8j], jnp.complex64)
+  assert int(kj.static_mask(spectrum, 8, "ball").sum()) == 8
+  np.testing.assert_array_equal(kj.near_one_mask(spectrum, 0.1), [True] * 10 + [False] * 5)
+
+
+@pytest.mark.parametrize("radius, error", [(0.0, ValueError), (-0.1, ValueError),
+                                           (float("nan"), ValueError), (True, TypeError),
+                                           (jnp.float32(0.1), TypeError)])
+def test_near_one_mask_rejects_bad_radius(radius, error):
+  with pytest.raises(error, match="radius must be a finite number > 0"):
+    kj.near_one_mask(jnp.ones((3,), jnp.complex64), radius)
+
+
 # --- skd_spectral_loss ------------------------------------------------------------------------
 
 

@@ -226,7 +226,9 @@ def test_config_validation_names_field_and_allowed_values():
            ("image_size=48", "image_size", "power of two"),
            ("dataset=mnist", "dataset", "synthetic, sprites"),
            ("conv_impl=cuda", "conv_impl", "fast, plain"),
-           ("cpu_conv_library=mkl", "cpu_conv_library", "eigen, ynnpack")]
+           ("cpu_conv_library=mkl", "cpu_conv_library", "eigen, ynnpack"),
+           ("analysis_static_radius=-0.1", "analysis_static_radius", "|λ − 1| < r"),
+           ("analysis_static_radius=nan", "analysis_static_radius", "must be >= 0")]
   for override, field, words in cases:
     with pytest.raises(configs.ConfigError) as info:
       configs.validate(configs.apply_overrides(TINY, [override]))

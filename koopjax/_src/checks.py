@@ -67,3 +67,12 @@ def int_in_range(name: str, value: Any, low: int, high: int) -> int:
   if not low <= int(value) <= high:
     raise ValueError(f"{name} must be in [{low}, {high}]; got {value}.")
   return int(value)
+
+
+def positive_float(name: str, value: Any) -> float:
+  """Raises unless `value` is a finite real Python/NumPy number > 0 (not a traced array)."""
+  if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+    raise TypeError(f"{name} must be a finite number > 0; got {value!r}.")
+  if not (np.isfinite(value) and value > 0):
+    raise ValueError(f"{name} must be a finite number > 0; got {value}.")
+  return float(value)

@@ -76,6 +76,28 @@ def static_mask(eigenvalues: jax.Array, n_static: int, mode: str) -> jax.Array:
   return jnp.zeros((k,), bool).at[order].set(static_sorted)
 
 
+def near_one_mask(eigenvalues: jax.Array, radius: float) -> jax.Array:
+  """Boolean mask of the eigenvalues within ``radius`` of 1: ``|λ − 1| < radius``.
+
+  A static set read off the spectrum instead of counted: SKD's loss pulls κ components
+  to 1 (`static_mask`), but a trained C may hold more modes that barely move (say
+  ``|λ| ≥ 0.9``, which keeps half of a mode over 8 frames), and a swap that leaves them in
+  D keeps the target's share of identity. Conjugate pairs are kept or dropped together
+  (``|λ − 1| = |λ̄ − 1|``). Fixed output shape, `jit`-safe; no gradient flows.
+
+  Args:
+    eigenvalues: shape (k,), complex (as from `eig`) or real.
+    radius: r > 0 (a Python float).
+
+  Returns:
+    Boolean mask, shape (k,), True where ``|λ − 1| < r``.
+  """
+  _check_eigenvalues(eigenvalues)
+  radius = checks.positive_float("radius", radius)
+  eigenvalues = jax.lax.stop_gradient(eigenvalues)
+  return jnp.abs(eigenvalues - 1.0) < radius
+
+
 def _masked_mean(x: jax.Array, mask: jax.Array) -> jax.Array:
   """Mean of x over mask (0 when the mask is empty)."""
   count = jnp.sum(mask)

@@ -2,8 +2,9 @@
 
 Notation (skd-spec.md 1.5): latents ``z`` (b, T, k) of a batch; ``C = V Λ U`` (``U = V⁻¹``)
 the Koopman operator fitted to latents of test sequences; eigen-coordinates ``φ = z V``
-(complex, (b, T, k)); S the static modes (`koopjax.static_mask` with the run's κ and static
-mode), D the rest.
+(complex, (b, T, k)); S the static modes (`koopjax.models.skd.analysis_static_set`: the run's
+κ components by its static mode, or every mode with |λ − 1| < ``analysis_static_radius``), D
+the rest.
 
 * **Sampling** (spec 1.5): ``φc = a φ[π1] + (1 − a) φ[π2]``, a random convex combination of
   two members of the same pool (π1, π2 random permutations of the pool, ``a ~ U(0, 1)`` per
@@ -455,6 +456,7 @@ def evaluate_skd(skd_run, judge_run, out_dir: str | pathlib.Path,
       "judge_test_accuracy": judge_accuracy, "reconstruction_accuracy": reconstruction,
       "analysis": {"fitted_on": int(len(fit_rows)), "k": int(skd_cfg.k),
                    "static_size": int(skd_cfg.static_size), "static_mode": skd_cfg.static_mode,
+                   "static_radius": float(skd_cfg.analysis_static_radius),
                    "static_modes": np.flatnonzero(np.asarray(static)).tolist(),
                    "eigenvalues": [[float(v.real), float(v.imag)] for v in eigenvalues]},
       "per_seed": per_seed,
@@ -498,6 +500,16 @@ def _pm(stat: Mapping[str, float], scale: float = 1.0, digits: int = 3, pct: boo
           f"{suffix}")
 
 
+def static_set_description(analysis: Mapping[str, Any]) -> str:
+  """How S was chosen and its size, from ``results["analysis"]``."""
+  size = len(analysis["static_modes"])
+  if analysis.get("static_radius", 0.0) > 0:
+    rule = f"every mode with |λ − 1| < {analysis['static_radius']:g}"
+  else:
+    rule = f"κ = {analysis['static_size']} components by `{analysis['static_mode']}`"
+  return f"static set S = {rule} ({size} of {analysis['k']} modes)"
+
+
 def markdown_report(results: Mapping[str, Any], dynamic: Sequence[str],
                     static_heads: Sequence[str]) -> str:
   """The markdown tables of `evaluate_skd` (mean ± std over seeds)."""
@@ -510,7 +522,8 @@ def markdown_report(results: Mapping[str, Any], dynamic: Sequence[str],
       "",
       f"Dataset {results['dataset']}, {results['test_sequences']} test sequences, judge "
       f"{results['judge_run']}; mean ± std over {n_seeds} seed(s). C fitted on "
-      f"{results['analysis']['fitted_on']} test sequences.",
+      f"{results['analysis']['fitted_on']} test sequences; " + static_set_description(
+          results["analysis"]) + ".",
       "",
       "Judge accuracy on real test videos: " + ", ".join(
           f"{k} {100 * v:.2f}%" for k, v in results["judge_test_accuracy"].items()) + ".",

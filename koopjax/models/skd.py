@@ -235,7 +235,7 @@ class Analysis(NamedTuple):
   z: jax.Array            # (b, T, k)
   C: jax.Array            # (k, k)
   eig: kj.Eigendecomposition
-  static: jax.Array       # (k,) bool, the static set of cfg's static_mode / static_size
+  static: jax.Array       # (k,) bool, S of `analysis_static_set`
 
 
 def analyse(variables, video: jax.Array, cfg: SKDConfig) -> Analysis:
@@ -243,8 +243,15 @@ def analyse(variables, video: jax.Array, cfg: SKDConfig) -> Analysis:
   z = encode(variables, video, cfg)
   c = kj.fit_koopman(z, ridge=cfg.ridge)
   decomposition = kj.eig(c)
-  static = kj.static_mask(decomposition.eigenvalues, cfg.static_size, cfg.static_mode)
-  return Analysis(z, c, decomposition, static)
+  return Analysis(z, c, decomposition, analysis_static_set(decomposition.eigenvalues, cfg))
+
+
+def analysis_static_set(eigenvalues: jax.Array, cfg: SKDConfig) -> jax.Array:
+  """(k,) bool mask S of swaps and sampling: κ components of the loss's static mode, or every
+  mode with |λ − 1| < ``cfg.analysis_static_radius`` when that is > 0."""
+  if cfg.analysis_static_radius > 0:
+    return kj.near_one_mask(eigenvalues, cfg.analysis_static_radius)
+  return kj.static_mask(eigenvalues, cfg.static_size, cfg.static_mode)
 
 
 def swap_factors(analysis: Analysis, target: jax.Array, donor: jax.Array,

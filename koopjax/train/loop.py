@@ -24,10 +24,11 @@ from koopjax.data import loader as loader_lib
 from koopjax.train import step as step_lib
 from koopjax.train.checkpoint import Checkpointer
 
-# Fields that may change when a run is resumed; everything else must match the saved config.
+# Fields that may change when a run is resumed (schedule, logging, how the run is analysed);
+# everything else must match the saved config.
 RESUMABLE_FIELDS = frozenset({"steps", "log_every", "checkpoint_every", "keep_checkpoints",
                               "report", "prefetch", "num_devices", "max_nonfinite_steps",
-                              "cpu_conv_library"})
+                              "cpu_conv_library", "analysis_static_radius"})
 
 
 class NonFiniteLossError(RuntimeError):
