@@ -138,8 +138,11 @@ def _evaluate(args: argparse.Namespace) -> int:
   if not hasattr(module, "evaluate"):
     print(f"koopjax evaluate: model {model!r} has no evaluation.", file=sys.stderr)
     return 2
-  if args.judge:
-    print(f"koopjax evaluate: note: --judge is only used for SKD runs, not {model!r}.")
+  ignored = [f"--{dest.replace('_', '-')}" for dest, default in args.skd_only_defaults.items()
+             if getattr(args, dest) != default]
+  if ignored:
+    print(f"koopjax evaluate: note: {', '.join(ignored)} "
+          f"{'is' if len(ignored) == 1 else 'are'} only used for SKD runs, not {model!r}.")
   module.evaluate(loop.restore(workdir), out)
   print(f"outputs in {out}")
   return 0
@@ -189,7 +192,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "analysis_static_radius)")
   evaluate.add_argument("--allow-weak-judge", action="store_true",
                         help="evaluate even if the judge is below 99%% on a head")
-  evaluate.set_defaults(run=_evaluate)
+  skd_only = ("judge", "seeds", "batch_size", "analysis_size", "attribution_pairs",
+              "static_radius", "allow_weak_judge")
+  # Other models' evaluations take none of these; `_evaluate` names those given in vain.
+  evaluate.set_defaults(run=_evaluate, skd_only_defaults={
+      dest: evaluate.get_default(dest) for dest in skd_only})
   return parser
 
 

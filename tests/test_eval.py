@@ -387,6 +387,13 @@ def test_cli_evaluate_dispatches_other_models_to_their_evaluate(tmp_path, monkey
   (tmp_path / "run" / "config.json").write_text(json.dumps({"model": "fake"}))
   assert cli.main(["evaluate", "--workdir", str(tmp_path / "run")]) == 0
   assert calls == [(("restored", tmp_path / "run"), tmp_path / "run" / "evaluation")]
+  assert "note" not in capsys.readouterr().out
+  assert cli.main(["evaluate", "--workdir", str(tmp_path / "run"), "--judge", "j",
+                   "--static-radius", "0.1", "--seeds", "3"]) == 0
+  assert ("note: --judge, --seeds, --static-radius are only used for SKD runs, not 'fake'"
+          in capsys.readouterr().out)
+  assert cli.main(["evaluate", "--workdir", str(tmp_path / "run"), "--static-radius", "0"]) == 0
+  assert "note: --static-radius is only used for SKD runs" in capsys.readouterr().out
 
 
 def test_cli_evaluate_rejects_a_judge_for_other_data(tmp_path, monkeypatch, capsys):

@@ -22,6 +22,7 @@ from koopjax.data import loader as loader_lib
 from koopjax.models import skd
 from koopjax.train import loop
 from koopjax.train import step as step_lib
+from koopjax.train.checkpoint import Checkpointer
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 TINY = configs.get_config("tiny")
@@ -217,6 +218,26 @@ def test_nonfinite_training_stops_with_clear_message(tmp_path, fake_dataset, mon
   with pytest.raises(loop.NonFiniteLossError, match="max_nonfinite_steps=4"):
     loop.run(cfg, tmp_path, progress=False)
   assert not (tmp_path / "checkpoints" / "4").exists()  # nothing saved after the streak
+
+
+def test_resumes_and_restores_a_run_saved_before_analysis_static_radius(tmp_path):
+  """Workdirs trained before the field existed hold configs without it; they still restore
+  (the field takes its default) and resume with it changed, since it only affects analysis."""
+  cfg = dataclasses.replace(TINY, analysis_static_radius=0.0)
+  state = step_lib.init_state(lambda r: skd.init(r, cfg), jax.random.key(0),
+                              step_lib.optimizer_for(cfg), parallel.make_mesh(1))
+  checkpointer = Checkpointer(tmp_path / "checkpoints", keep=1)
+  checkpointer.save(0, state, cfg)
+  checkpointer.close()
+  path = tmp_path / "checkpoints" / "0" / "config" / "metadata"
+  saved = json.loads(path.read_text())
+  del saved["analysis_static_radius"]
+  path.write_text(json.dumps(saved))
+
+  assert loop.restore(tmp_path).cfg == cfg  # the missing field takes its default
+  loop._check_resumable(saved, dataclasses.replace(cfg, analysis_static_radius=0.1), tmp_path)
+  with pytest.raises(configs.ConfigError, match="static_size: saved 2 vs now 3"):
+    loop._check_resumable(saved, dataclasses.replace(cfg, static_size=3), tmp_path)
 
 
 def test_config_validation_names_field_and_allowed_values():
