@@ -182,8 +182,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="sampling seeds (default: 0 1 2)")
   evaluate.add_argument("--batch-size", type=int, default=256,
                         help="decode/judge batch and sampling pool size (default: 256)")
-  evaluate.add_argument("--analysis-size", type=int, default=256,
-                        help="test sequences the Koopman operator is fitted on (default: 256)")
+  evaluate.add_argument("--analysis-size", type=int, default=0,
+                        help="test sequences the Koopman operator is fitted on (default: 0 = "
+                        "all)")
   evaluate.add_argument("--attribution-pairs", type=int, default=256,
                         help="train pairs for attributing modes to factors (default: 256)")
   evaluate.add_argument("--static-radius", type=float, default=None, metavar="R",

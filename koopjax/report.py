@@ -115,11 +115,14 @@ def pick_swap_pairs(labels: dict[str, np.ndarray], count: int, seed: int = 0
   return np.asarray(targets), np.asarray(donors)
 
 
-def write_skd_report(result, analysis_size: int = 256, pairs: int = 3) -> pathlib.Path:
+def write_skd_report(result, analysis_size: int = 0, pairs: int = 3) -> pathlib.Path:
   """Writes ``workdir/report/``: loss curves, reconstructions, a two-factor swap grid and the
-  eigenvalues of C (fitted on a batch of test sequences) on the complex plane."""
+  eigenvalues of C on the complex plane, C fitted on ``analysis_size`` test sequences (0: all,
+  as `koopjax evaluate` does)."""
   import jax
+  import jax.numpy as jnp
 
+  from koopjax.eval import protocol
   from koopjax.models import skd
 
   cfg, out = result.cfg, result.workdir / "report"
@@ -127,11 +130,11 @@ def write_skd_report(result, analysis_size: int = 256, pairs: int = 3) -> pathli
   loss_curves(result.history, out / "loss_curves.png")
 
   test = skd.load_data(cfg, "test")
-  n = min(analysis_size, len(test["video"]))
+  n = min(analysis_size or len(test["video"]), len(test["video"]))
   pick = np.random.default_rng(0).choice(len(test["video"]), n, replace=False)
   video = test["video"][pick]
   variables = jax.device_get(skd.variables_of(result.state))
-  analysis = skd.analyse(variables, video, cfg)
+  analysis = skd.analyse_latents(jnp.asarray(protocol.encode_all(variables, video, cfg)), cfg)
 
   x_rec = np.asarray(skd.decode(variables, analysis.z[:4], cfg))
   rows, labels = [], []
@@ -153,8 +156,10 @@ def write_skd_report(result, analysis_size: int = 256, pairs: int = 3) -> pathli
   eigenvalue_plot(np.asarray(analysis.eig.eigenvalues), np.asarray(analysis.static),
                   out / "eigenvalues.png",
                   title=f"eigenvalues of C (k={cfg.k}, κ={cfg.static_size}, {cfg.static_mode})")
+  eigenvalues = np.asarray(analysis.eig.eigenvalues)
   summary = {"step": int(np.asarray(result.state.step)),
              "final_loss": result.history[-1]["loss"] if result.history else None,
-             "static_modes": int(np.asarray(analysis.static).sum())}
+             "fitted_on": int(n), "static_modes": int(np.asarray(analysis.static).sum()),
+             "eigenvalues": [[float(v.real), float(v.imag)] for v in eigenvalues]}
   (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
   return out

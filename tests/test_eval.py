@@ -17,6 +17,7 @@ from koopjax import cli
 from koopjax import configs
 from koopjax import eval as kev
 from koopjax import models
+from koopjax import report
 from koopjax.eval import multifactor
 from koopjax.eval import protocol
 from koopjax.models import judge
@@ -363,6 +364,18 @@ def write_run_config(path, cfg):
   (path / "config.json").write_text(configs.dumps(cfg))
 
 
+def test_eval_options_name_the_bad_field():
+  assert kev.EvalOptions(analysis_size=0).analysis_size == 0  # 0 = every sequence
+  for field in ("analysis_size", "batch_size", "attribution_pairs", "probe_train_size"):
+    with pytest.raises(kev.EvaluationError, match=f"EvalOptions.{field} must be"):
+      kev.EvalOptions(**{field: -1})
+  with pytest.raises(kev.EvaluationError, match="batch_size must be >= 1; got 0"):
+    kev.EvalOptions(batch_size=0)
+  rows = protocol.analysis_indices(10, 4)
+  assert len(set(rows)) == 4 and list(rows) == sorted(rows) and max(rows) < 10
+  assert list(protocol.analysis_indices(10, 10)) == list(range(10))
+
+
 def test_cli_evaluate_needs_a_judge_for_skd_runs(tmp_path, capsys):
   write_run_config(tmp_path / "skd", TINY)
   assert cli.main(["evaluate", "--workdir", str(tmp_path / "skd")]) == 2
@@ -417,6 +430,30 @@ def test_cli_judge_arguments_and_errors(capsys):
   assert "data_dir" in capsys.readouterr().err
 
 
+def test_skd_report_fits_c_on_every_test_sequence(tmp_path, monkeypatch):
+  """The training report's figures, its C fitted on all test latents (as `evaluate`)."""
+  test = fake_labelled(TINY_JUDGE, 20, seed=1)
+  monkeypatch.setattr(skd, "load_data", lambda cfg, split: test)
+  variables = jax.jit(skd.init, static_argnums=1)(jax.random.key(0), TINY)
+  state = types.SimpleNamespace(params=variables["params"], step=np.int32(7),
+                                model_state={k: v for k, v in variables.items() if k != "params"})
+  history = [{"step": s, "loss": 1.0 / s, "rec": 0.5 / s} for s in range(1, 8)]
+  out = report.write_skd_report(loop.RunResult(state, TINY, tmp_path, history))
+  for name in ("loss_curves.png", "reconstructions.png", "swap_grid.png", "eigenvalues.png"):
+    assert (out / name).stat().st_size > 0, name
+  z = skd.encode(variables, jnp.asarray(test["video"]), TINY)  # order does not change C
+  eigenvalues = np.asarray(kj.eig(kj.fit_koopman(z)).eigenvalues)
+  summary = json.loads((out / "summary.json").read_text())
+  assert summary["step"] == 7 and summary["final_loss"] == history[-1]["loss"]
+  assert summary["fitted_on"] == 20
+  written = np.array([complex(re, im) for re, im in summary["eigenvalues"]])
+  np.testing.assert_allclose(np.sort_complex(written), np.sort_complex(eigenvalues), atol=1e-4)
+  assert summary["static_modes"] == int(kj.static_mask(eigenvalues, TINY.static_size,
+                                                       TINY.static_mode).sum())
+  subset = report.write_skd_report(loop.RunResult(state, TINY, tmp_path, history), 8)
+  assert json.loads((subset / "summary.json").read_text())["fitted_on"] == 8
+
+
 def test_cli_evaluate_end_to_end_on_tiny_untrained_runs(tmp_path, monkeypatch, capsys):
   """The whole SKD evaluation on tiny random models and fake labelled videos (no training):
   the weak judge is refused, then accepted with --allow-weak-judge; outputs are written."""
@@ -432,8 +469,7 @@ def test_cli_evaluate_end_to_end_on_tiny_untrained_runs(tmp_path, monkeypatch, c
                                                                          int(split == "test")))
   write_run_config(tmp_path / "skd", TINY)
   argv = ["evaluate", "--workdir", str(tmp_path / "skd"), "--judge", str(tmp_path / "judge"),
-          "--seeds", "0", "1", "--batch-size", "8", "--analysis-size", "16",
-          "--attribution-pairs", "6"]
+          "--seeds", "0", "1", "--batch-size", "8", "--attribution-pairs", "6"]
   assert cli.main(argv) == 2
   assert "below 99%" in capsys.readouterr().err
   assert cli.main(argv + ["--allow-weak-judge"]) == 0
@@ -453,6 +489,7 @@ def test_cli_evaluate_end_to_end_on_tiny_untrained_runs(tmp_path, monkeypatch, c
   assert set(results["probes"]["static_mean"]) == set(heads)
   assert "| S modes, time mean |" in (out / "results.md").read_text()
   analysis = results["analysis"]
+  assert analysis["fitted_on"] == 24  # C is fitted on every test sequence by default
   assert analysis["static_radius"] == 0.0
   assert f"static set S = κ = {TINY.static_size} components by `{TINY.static_mode}`" in (
       out / "results.md").read_text()

@@ -240,7 +240,11 @@ class Analysis(NamedTuple):
 
 def analyse(variables, video: jax.Array, cfg: SKDConfig) -> Analysis:
   """Encodes videos, fits C on the batch and splits its modes into static and dynamic."""
-  z = encode(variables, video, cfg)
+  return analyse_latents(encode(variables, video, cfg), cfg)
+
+
+def analyse_latents(z: jax.Array, cfg: SKDConfig) -> Analysis:
+  """Fits C on latents ``z`` (b, T, k) and splits its modes into static and dynamic."""
   c = kj.fit_koopman(z, ridge=cfg.ridge)
   decomposition = kj.eig(c)
   return Analysis(z, c, decomposition, analysis_static_set(decomposition.eigenvalues, cfg))
