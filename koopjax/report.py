@@ -153,11 +153,11 @@ def write_skd_report(result, analysis_size: int = 0, pairs: int = 3) -> pathlib.
   video_grid(rows, labels, out / "swap_grid.png",
              "two-factor swap: static modes of B into A (Koopman eigen-coordinates)")
 
+  eigenvalues = np.asarray(analysis.eig.eigenvalues)
   rule = (f"|λ − 1| < {cfg.analysis_static_radius:g}" if cfg.analysis_static_radius > 0
           else f"κ={cfg.static_size}, {cfg.static_mode}")
-  eigenvalue_plot(np.asarray(analysis.eig.eigenvalues), np.asarray(analysis.static),
-                  out / "eigenvalues.png", title=f"eigenvalues of C (k={cfg.k}; S: {rule})")
-  eigenvalues = np.asarray(analysis.eig.eigenvalues)
+  eigenvalue_plot(eigenvalues, np.asarray(analysis.static), out / "eigenvalues.png",
+                  title=f"eigenvalues of C (k={cfg.k}; S: {rule})")
   summary = {"step": int(np.asarray(result.state.step)),
              "final_loss": result.history[-1]["loss"] if result.history else None,
              "fitted_on": int(n), "static_modes": int(np.asarray(analysis.static).sum()),

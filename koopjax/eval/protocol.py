@@ -22,10 +22,9 @@ sequence (or a deterministic subset of ``analysis_size``), and its eigenbasis is
 the latents of every test sequence (the reference instead refits C on each test batch; one
 fixed basis is what makes mode indices meaningful for multifactor swaps). The fit needs no
 labels; fitted on 256 sequences instead of all 1230 of the synthetic test split, C's
-eigenvectors were worse conditioned and the same trained weights swapped 1.5–4 points
-worse (README). Sampling pools are
-batches of ``batch_size`` test sequences drawn by a seeded permutation. Every function is
-deterministic in its seed.
+eigenvectors were worse conditioned and the same trained weights swapped up to 4 points
+worse (README). Sampling pools are batches of ``batch_size`` test sequences drawn by a
+seeded permutation. Every function is deterministic in its seed.
 """
 
 from __future__ import annotations
@@ -359,11 +358,12 @@ def evaluate_skd(skd_run, judge_run, out_dir: str | pathlib.Path,
 
   Steps: (1) the judge's accuracy on the real test split (refused below 99 % unless
   ``allow_weak_judge``); (2) latents of every test sequence, C and its eigen-analysis fitted
-  on them (or on ``analysis_size`` of them); (3) judge accuracy on reconstructions; (4) for every seed both
-  sampling directions over the whole test split and the two-factor swap accuracy; (5) the
-  multifactor analysis (`koopjax.eval.multifactor`): modes attributed to factors on train
-  pairs, then per-factor swaps on test pairs for every seed; (6) linear probes of the
-  eigen-coordinates (`koopjax.eval.probes`), fitted on train sequences, scored on test.
+  on them (or on ``analysis_size`` of them); (3) judge accuracy on reconstructions; (4) for
+  every seed both sampling directions over the whole test split and the two-factor swap
+  accuracy; (5) the multifactor analysis (`koopjax.eval.multifactor`): modes attributed to
+  factors on train pairs, then per-factor swaps on test pairs for every seed; (6) linear
+  probes of the eigen-coordinates (`koopjax.eval.probes`), fitted on train sequences, scored
+  on test.
 
   Args:
     skd_run: a `koopjax.train.RunResult` of model "skd" (e.g. `koopjax.train.restore`).
