@@ -238,6 +238,11 @@ class Analysis(NamedTuple):
   static: jax.Array       # (k,) bool, S of `analysis_static_set`
 
 
+def analyse(variables, video: jax.Array, cfg: SKDConfig) -> Analysis:
+  """Encodes videos, fits C on the batch and splits its modes into static and dynamic."""
+  return analyse_latents(encode(variables, video, cfg), cfg)
+
+
 def analyse_latents(z: jax.Array, cfg: SKDConfig) -> Analysis:
   """Fits C on latents ``z`` (b, T, k) and splits its modes into static and dynamic."""
   c = kj.fit_koopman(z, ridge=cfg.ridge)
@@ -258,7 +263,7 @@ def swap_factors(analysis: Analysis, target: jax.Array, donor: jax.Array,
   """Latents with the ``modes`` (default: static) of ``donor`` rows and the rest of ``target``.
 
   Args:
-    analysis: from `analyse_latents`.
+    analysis: from `analyse`.
     target, donor: integer row indices into the analysed batch, shape (n,).
     modes: boolean mask (k,) or indices; default the static set (two-factor swap: donor
       identity, target motion).
