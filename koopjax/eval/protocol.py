@@ -345,8 +345,9 @@ class EvalOptions:
   def __post_init__(self):
     if len(self.seeds) < 1:
       raise EvaluationError("EvalOptions.seeds needs at least one seed.")
-    for name in ("batch_size", "analysis_size", "attribution_pairs", "probe_train_size"):
-      low = 0 if name == "analysis_size" else 1
+    minimums = {"batch_size": 1, "analysis_size": 0, "attribution_pairs": 1,
+                "probe_train_size": 1}
+    for name, low in minimums.items():
       if getattr(self, name) < low:
         raise EvaluationError(f"EvalOptions.{name} must be >= {low}; got {getattr(self, name)}.")
 
