@@ -6,6 +6,7 @@ Run from the repository root::
     python benchmarks/throughput.py --sweep full --json results.json
     python benchmarks/throughput.py --batch 32 --devices 1 --precision float32 --steps 50
     python benchmarks/throughput.py --data-dir ~/tfds     # input pipeline on Sprites (built if missing)
+    python benchmarks/throughput.py --sweep full --torch none --budget-s 300   # stop in 5 min
 
 Measures, for each point (batch size x devices x compute precision) of the SKD train step at the
 Sprites reference configuration (64x64x3, T=8, conv_dim 32, k 40; `koopjax.configs` "sprites"):
@@ -29,31 +30,9 @@ initialises a JAX backend.
 On a CPU host each step takes seconds, so the default there is a small sweep with few timed steps
 (printed as such); the >= 50-step requirement applies to accelerator runs (default 50 steps).
 
-Measured on the 2-core AMD EPYC development host (shared, load average ~9; koopjax.nn was still
-the temporary plain-Flax conv stub; jax 0.10.2, torch 2.13.0 CPU; 3 timed steps), default run,
-about 6 minutes:
-
-* batch 32 float32: koopjax 18.0 s/step (1.8 seq/s, 108 GFLOP/step by XLA), PyTorch eager
-  4.6 s (7.0 seq/s), torch.compile 4.5 s (7.2 seq/s): koopjax/PyTorch = 0.25x. Batch 8:
-  float32 3.15 s, bfloat16 3.24 s (no bfloat16 gain on this CPU).
-* the same run on a trial merge with main's koopjax.nn (the "fast" XLA:CPU conv layers):
-  koopjax 3.8-4.0 s/step at batch 32 float32 (8.1 seq/s, 117 GFLOP, ~30 % of the measured
-  matmul peak) vs PyTorch eager 7.7-10.0 s and torch.compile 7.7 s: koopjax/PyTorch 1.9-2.5x.
-  PyTorch's step time varied 4.6-10 s between runs with the host's load, so on this shared
-  host the ratio is uncertain by about 2x. Batch 8: float32 0.84 s, bfloat16 0.73 s.
-* the same point on the **quiet** host (load average 0.0; 50 timed steps; 3.4 min):
-  koopjax 1.05 s/step, PyTorch eager 0.66 s, torch.compile 0.63 s: koopjax/PyTorch
-  **0.63x / 0.61x**. The ratios above were an artefact of contention (oneDNN degrades far
-  more than XLA when the cores are shared); only quiet-host ratios count.
-* parity at batch 32: koopjax loss 1.566428 vs PyTorch 1.566428 (relative difference 2e-7).
-* eigenvalue path, value and gradient of the spectral loss of a 40x40 operator under jit:
-  on-device ``jnp.linalg.eigvals`` (LAPACK sgeev + complex LU/trsm custom calls, plus XLA's
-  CPU code for the complex gradient) 24 ms vs the host ``pure_callback`` to numpy 0.53 ms, equal
-  to 1e-6 (value) / 1e-5 (gradient). Both are < 0.2 % of a CPU step, so the step keeps the
-  on-device path (no host round trip inside the step); on GPUs the choice must come from this
-  benchmark's full-step comparison (``--eig-step``, on by default on accelerators).
-* input pipeline on Sprites (9000 sequences, loaded in 3.5 s): ~90,000 seq/s from
-  ArrayLoader to device arrays at batch 8 and 32, > 10,000x what the CPU step consumes.
+Figures measured with it, and what was tried to make the step fast, are in README.md,
+"Performance"; ``benchmarks/gpu_session.sh`` runs it on a lent accelerator within a time
+budget (``--budget-s``).
 """
 
 from __future__ import annotations
@@ -72,6 +51,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from typing import Any
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -117,6 +97,13 @@ def _emit(result: Any) -> None:
 
 def _rss_peak_bytes() -> int:
   return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
+
+
+def reference_schedule() -> tuple[int, int]:
+  """(steps, batch) of the reference Sprites schedule: the ``sprites`` preset, 1000 epochs."""
+  from koopjax import configs
+  cfg = configs.get_config("sprites")
+  return cfg.steps, cfg.batch_size
 
 
 def _config(spec: dict[str, Any]):
@@ -702,6 +689,62 @@ def run_worker(kind: str, spec: dict[str, Any], env_extra: dict[str, str] | None
   return None
 
 
+class TimeBudget:
+  """Wall-clock budget of a whole benchmark run (``--budget-s``; 0 or less: none).
+
+  Made for lent accelerators with a fixed allowance: a measurement starts only while the
+  time left is at least the longest measurement so far (a rough forecast of the next one),
+  and its subprocess is killed when the budget runs out, so the run ends inside its budget
+  with its report and JSON written instead of being cut off with nothing.
+
+  Args:
+    seconds: the budget; <= 0 means unlimited.
+    clock: monotonic clock in seconds (replaceable in tests).
+  """
+
+  def __init__(self, seconds: float, clock: Callable[[], float] = time.perf_counter):
+    self.seconds = seconds
+    self.clock = clock
+    self.started = clock()
+    self.longest = 0.0
+    self.skipped: list[str] = []
+
+  def left(self) -> float | None:
+    """Seconds left, or None without a budget."""
+    if self.seconds <= 0:
+      return None
+    return self.seconds - (self.clock() - self.started)
+
+  def allows(self, what: str) -> bool:
+    """Whether a measurement named ``what`` may start; records it as skipped if not."""
+    left = self.left()
+    if left is None or (left > 0 and left >= self.longest):
+      return True
+    self.skipped.append(what)
+    log(f"[budget] skipping {what}: {max(left, 0):.0f} s left of {self.seconds:.0f} s, the "
+        f"longest measurement so far took {self.longest:.0f} s")
+    return False
+
+  def run(self, what: str, kind: str, spec: dict[str, Any],
+          env_extra: dict[str, str] | None = None) -> dict[str, Any] | None:
+    """`run_worker` if the budget `allows` it (with the time left as timeout), else None."""
+    if not self.allows(what):
+      return None
+    start = self.clock()
+    left = self.left()
+    result = run_worker(kind, spec, env_extra, timeout=None if left is None else max(left, 1.0))
+    self.longest = max(self.longest, self.clock() - start)
+    if result is None and left is not None and self.left() <= 0:
+      self.skipped.append(f"{what} (stopped when the budget ran out)")
+    return result
+
+
+def _write_json(path: str | None, records: list[dict[str, Any]]) -> None:
+  """Writes ``records`` to ``path`` (if given) as a JSON list."""
+  if path:
+    pathlib.Path(path).write_text(json.dumps(records, indent=2, default=str) + "\n")
+
+
 def _fmt_bytes(n: int | None) -> str:
   if n is None:
     return "-"
@@ -735,6 +778,9 @@ def _points(args, info) -> list[dict[str, Any]]:
       d *= 2
     devs.append(n_all)
     combos = [(b, d, p) for p in PRECISIONS for d in devs for b in FULL_BATCHES]
+    # the reference point first: under --budget-s it is the one that must be measured
+    reference = (REFERENCE["batch"], REFERENCE["devices"], REFERENCE["precision"])
+    combos.sort(key=lambda combo: combo != reference)
   else:  # small: the reference point and batch 8 in both precisions
     combos = [(32, 1, "float32"), (8, 1, "float32"), (8, 1, "bfloat16")]
   points = []
@@ -782,7 +828,11 @@ def main(argv: list[str] | None = None) -> int:
                       "(default: the checkout's shared/data/lpc-sprites)")
   parser.add_argument("--host-devices", type=int, default=0,
                       help="CPU only: split the host into N fake XLA devices")
-  parser.add_argument("--json", help="write the records (a JSON list) to this file")
+  parser.add_argument("--json", help="write the records (a JSON list) to this file; "
+                      "rewritten after every measurement, so a killed run keeps what it measured")
+  parser.add_argument("--budget-s", type=float, default=0.0,
+                      help="wall-clock budget in seconds (0: none): start no measurement the "
+                      "time left cannot fit, kill one that outlasts it, and still report")
   parser.add_argument("--worker", help=argparse.SUPPRESS)
   parser.add_argument("--worker-spec", help=argparse.SUPPRESS)
   args = parser.parse_args(argv)
@@ -796,6 +846,7 @@ def main(argv: list[str] | None = None) -> int:
     jax_env["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_"
                             f"device_count={args.host_devices}").strip()
   started = time.perf_counter()
+  budget = TimeBudget(args.budget_s)
   info = run_worker("info", {}, jax_env)
   if info is None:
     log("could not start JAX")
@@ -831,10 +882,12 @@ def main(argv: list[str] | None = None) -> int:
     spec = {**base, **point, "steps": steps, "warmup": warmup}
     if e2e and point == anchor:
       spec["e2e"] = steps
-    log(f"[koopjax] batch {point['batch']} devices {point['devices']} {point['precision']} ...")
-    rec = run_worker("jax", spec, jax_env)
+    what = f"koopjax batch {point['batch']} devices {point['devices']} {point['precision']}"
+    log(f"[{what}] ...")
+    rec = budget.run(what, "jax", spec, jax_env)
     if rec:
       records.append(rec)
+      _write_json(args.json, records)
       log(f"[koopjax]   {rec['step_s_median'] * 1e3:.1f} ms/step, compile {rec['compile_s']:.1f} s")
 
   # On CPU, the same anchor point with XLA's default convolution library (YNNPACK) beside
@@ -843,30 +896,13 @@ def main(argv: list[str] | None = None) -> int:
     spec = {**base, **anchor, "steps": steps, "warmup": warmup,
             "overrides": [*args.overrides, "cpu_conv_library=ynnpack"]}
     log(f"[koopjax] batch {anchor['batch']} with YNNPACK convolutions (XLA's default) ...")
-    rec = run_worker("jax", spec, jax_env)
+    rec = budget.run("koopjax with YNNPACK convolutions", "jax", spec, jax_env)
     if rec:
       records.append(rec)
+      _write_json(args.json, records)
       log(f"[koopjax]   {rec['step_s_median'] * 1e3:.1f} ms/step")
 
-  # 2. eigenvalue path.
-  log("[eig] on-device jnp.linalg.eigvals vs host pure_callback ...")
-  eig = run_worker("eig", {**base, "batch": 32, "precision": "float32"}, jax_env)
-  eig_steps = []
-  if args.eig_step == "yes" or (args.eig_step == "auto" and not on_cpu):
-    measured = next((r for r in records if r["impl"] == "koopjax" and all(
-        r[key] == anchor[key] for key in ("batch", "devices", "precision"))), None)
-    for path in ("device", "host"):
-      if path == "device" and measured is not None:
-        eig_steps.append({**measured, "kind": "eig_path_step", "impl": "koopjax[device-eig]"})
-        continue
-      spec = {**base, **anchor, "steps": steps, "warmup": warmup, "eig_path": path}
-      log(f"[eig] full step at batch {anchor['batch']}, eigenvalues on {path} ...")
-      rec = run_worker("jax", spec, jax_env)
-      if rec:
-        rec["kind"] = "eig_path_step"
-        eig_steps.append(rec)
-
-  # 3. PyTorch.
+  # 2. PyTorch (before the eigenvalue paths: under --budget-s the ratio matters most).
   have_torch = importlib.util.find_spec("torch") is not None
   torch_env = {"JAX_PLATFORMS": "cpu"}  # jax is only used on CPU there (parity reference)
   parity = None
@@ -878,8 +914,9 @@ def main(argv: list[str] | None = None) -> int:
   elif torch_mode != "none":
     if not args.no_parity:
       log("[parity] koopjax vs PyTorch loss on identical weights and input ...")
-      parity = run_worker("parity", {**base, "batch": 32 if not args.batch else args.batch[0],
-                                     "precision": "float32"}, torch_env)
+      parity = budget.run("PyTorch parity", "parity",
+                          {**base, "batch": 32 if not args.batch else args.batch[0],
+                           "precision": "float32"}, torch_env)
     torch_points = sorted({(p["batch"], p["precision"]) for p in points if p["devices"] == 1},
                           key=lambda x: (x[1] != "float32", x[0]))
     if torch_mode == "reference":  # the reference point, else the first single-device one
@@ -894,12 +931,14 @@ def main(argv: list[str] | None = None) -> int:
         if compiled and not args.torch_warm_cache:
           cache = tempfile.mkdtemp(prefix="koopjax-bench-inductor-")
           env.update(TORCHINDUCTOR_CACHE_DIR=cache, TRITON_CACHE_DIR=os.path.join(cache, "triton"))
-        rec = run_worker("torch", {**base, "batch": batch, "precision": precision,
-                                   "steps": steps, "warmup": warmup, "compile": compiled}, env)
+        rec = budget.run(f"PyTorch {name} batch {batch} {precision}", "torch",
+                         {**base, "batch": batch, "precision": precision, "steps": steps,
+                          "warmup": warmup, "compile": compiled}, env)
         if compiled and not args.torch_warm_cache:
           shutil.rmtree(cache, ignore_errors=True)
         if rec:
           records.append(rec)
+          _write_json(args.json, records)
           if rec["torch_device"] != "cuda" and not on_cpu:
             notes.append("PyTorch ran on the CPU (no CUDA build installed): its rows are not "
                          "comparable with the accelerator's.")
@@ -907,21 +946,41 @@ def main(argv: list[str] | None = None) -> int:
     if on_cpu and (REFERENCE["batch"], "float32") in torch_points:
       log(f"[interleaved] koopjax and PyTorch eager steps alternating, batch "
           f"{REFERENCE['batch']} float32 ...")
-      interleaved = run_worker("interleaved", {**base, "batch": REFERENCE["batch"],
-                                               "precision": "float32", "steps": steps,
-                                               "warmup": warmup}, torch_env)
+      interleaved = budget.run("interleaved koopjax/PyTorch", "interleaved",
+                               {**base, "batch": REFERENCE["batch"], "precision": "float32",
+                                "steps": steps, "warmup": warmup}, torch_env)
       if interleaved:
         records.append(interleaved)
+        _write_json(args.json, records)
+
+  # 3. eigenvalue path.
+  log("[eig] on-device jnp.linalg.eigvals vs host pure_callback ...")
+  eig = budget.run("eigenvalue path", "eig", {**base, "batch": 32, "precision": "float32"},
+                   jax_env)
+  eig_steps = []
+  if args.eig_step == "yes" or (args.eig_step == "auto" and not on_cpu):
+    measured = next((r for r in records if r["impl"] == "koopjax" and all(
+        r[key] == anchor[key] for key in ("batch", "devices", "precision"))), None)
+    for path in ("device", "host"):
+      if path == "device" and measured is not None:
+        eig_steps.append({**measured, "kind": "eig_path_step", "impl": "koopjax[device-eig]"})
+        continue
+      spec = {**base, **anchor, "steps": steps, "warmup": warmup, "eig_path": path}
+      log(f"[eig] full step at batch {anchor['batch']}, eigenvalues on {path} ...")
+      rec = budget.run(f"full step with eigenvalues on {path}", "jax", spec, jax_env)
+      if rec:
+        rec["kind"] = "eig_path_step"
+        eig_steps.append(rec)
 
   # 4. input pipeline.
   batches = sorted({p["batch"] for p in points}) or [REFERENCE["batch"]]
   pipe_devices = sorted({p["devices"] for p in points}) or [1]
   log("[pipeline] input pipeline rate ...")
   cfg = _config({**base, **REFERENCE})
-  pipeline = run_worker("pipeline", {"data_dir": args.data_dir, "manual_dir": args.manual_dir,
-                                     "batches": batches, "devices": pipe_devices,
-                                     "image_size": cfg.image_size, "frames": cfg.frames},
-                        jax_env)
+  pipeline = budget.run("input pipeline", "pipeline",
+                        {"data_dir": args.data_dir, "manual_dir": args.manual_dir,
+                         "batches": batches, "devices": pipe_devices,
+                         "image_size": cfg.image_size, "frames": cfg.frames}, jax_env)
 
   # ------------------------------------------------------------------ derived numbers, report
   peak_table = info["peak_flops"]
@@ -971,10 +1030,21 @@ def main(argv: list[str] | None = None) -> int:
   for r in eig_steps:
     records.append(r)
 
+  steps_ref, batch_ref = reference_schedule()
+  if args.config == "sprites" and not args.overrides:
+    for r in records:
+      if r.get("e2e_seq_per_s") and r["batch"] == batch_ref:
+        notes.append(f"The reference Sprites schedule (preset `sprites`: {steps_ref:,} steps of "
+                     f"batch {batch_ref}) at the training-loop rate of {r['devices']} device(s),"
+                     f" {r['precision']}: {steps_ref * batch_ref / r['e2e_seq_per_s'] / 60:.1f} "
+                     "min of training.")
+  if budget.skipped:
+    notes.append(f"Time budget ({args.budget_s:.0f} s, --budget-s) ran out; not measured: "
+                 + "; ".join(budget.skipped) + ".")
   print(_report(info, records, eig, eig_steps, parity, pipeline, notes, steps, warmup,
                 time.perf_counter() - started))
+  _write_json(args.json, records)
   if args.json:
-    pathlib.Path(args.json).write_text(json.dumps(records, indent=2, default=str) + "\n")
     log(f"wrote {len(records)} records to {args.json}")
   return 0
 
