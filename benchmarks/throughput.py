@@ -873,6 +873,12 @@ def main(argv: list[str] | None = None) -> int:
       f"{len(points)} koopjax point(s), {steps} timed steps after {warmup} warm-up")
 
   records: list[dict[str, Any]] = []
+
+  def keep(record: dict[str, Any]) -> None:
+    """Adds a measurement and rewrites --json, so a killed run keeps what it measured."""
+    records.append(record)
+    _write_json(args.json, records)
+
   # 1. koopjax train step.
   # The anchor point (e2e loop, full-step eigenvalue paths): the reference point when it is
   # selected, else the first selected point.
@@ -886,8 +892,7 @@ def main(argv: list[str] | None = None) -> int:
     log(f"[{what}] ...")
     rec = budget.run(what, "jax", spec, jax_env)
     if rec:
-      records.append(rec)
-      _write_json(args.json, records)
+      keep(rec)
       log(f"[koopjax]   {rec['step_s_median'] * 1e3:.1f} ms/step, compile {rec['compile_s']:.1f} s")
 
   # On CPU, the same anchor point with XLA's default convolution library (YNNPACK) beside
@@ -898,8 +903,7 @@ def main(argv: list[str] | None = None) -> int:
     log(f"[koopjax] batch {anchor['batch']} with YNNPACK convolutions (XLA's default) ...")
     rec = budget.run("koopjax with YNNPACK convolutions", "jax", spec, jax_env)
     if rec:
-      records.append(rec)
-      _write_json(args.json, records)
+      keep(rec)
       log(f"[koopjax]   {rec['step_s_median'] * 1e3:.1f} ms/step")
 
   # 2. PyTorch (before the eigenvalue paths: under --budget-s the ratio matters most).
@@ -937,8 +941,7 @@ def main(argv: list[str] | None = None) -> int:
         if compiled and not args.torch_warm_cache:
           shutil.rmtree(cache, ignore_errors=True)
         if rec:
-          records.append(rec)
-          _write_json(args.json, records)
+          keep(rec)
           if rec["torch_device"] != "cuda" and not on_cpu:
             notes.append("PyTorch ran on the CPU (no CUDA build installed): its rows are not "
                          "comparable with the accelerator's.")
@@ -950,8 +953,7 @@ def main(argv: list[str] | None = None) -> int:
                                {**base, "batch": REFERENCE["batch"], "precision": "float32",
                                 "steps": steps, "warmup": warmup}, torch_env)
       if interleaved:
-        records.append(interleaved)
-        _write_json(args.json, records)
+        keep(interleaved)
 
   # 3. eigenvalue path.
   log("[eig] on-device jnp.linalg.eigvals vs host pure_callback ...")
