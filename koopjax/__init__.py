@@ -6,6 +6,9 @@ penalties. Models, training, data and evaluation live in subpackages.
 """
 
 from koopjax._src.gradients import clip_gradient_norm
+from koopjax._src.invariance import dynamic_part
+from koopjax._src.invariance import motion_invariance_loss
+from koopjax._src.invariance import temporal_deviations
 from koopjax._src.koopman import Eigendecomposition
 from koopjax._src.koopman import eig
 from koopjax._src.koopman import fit_koopman
@@ -34,6 +37,7 @@ __all__ = (
     "EIGENLOSS_KINDS",
     "Eigendecomposition",
     "clip_gradient_norm",
+    "dynamic_part",
     "STATIC_MODES",
     "eig",
     "eigeninit",
@@ -41,6 +45,7 @@ __all__ = (
     "fit_koopman",
     "koopman_gram",
     "modes_to_mask",
+    "motion_invariance_loss",
     "near_one_mask",
     "predict_one_step",
     "rollout",
@@ -49,4 +54,5 @@ __all__ = (
     "spectral_penalty",
     "static_mask",
     "swap",
+    "temporal_deviations",
 )

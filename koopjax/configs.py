@@ -22,6 +22,7 @@ DATASETS = ("synthetic", "sprites")
 CONV_IMPLS = ("fast", "plain")
 PRECISIONS = ("float32", "bfloat16", "float64")
 LR_DECAYS = ("none", "cosine")
+MOTION_PARTS = ("dynamic_modes", "deviations")
 CPU_CONV_LIBRARIES = ("eigen", "ynnpack")  # what XLA:CPU runs convolutions with
 
 
@@ -85,6 +86,12 @@ class SKDConfig(VideoDataConfig):
   ball_thresh: float = 0.6
   eigs_thresh: float = 0.5
   eig_grad_clip: float = 1.0            # max norm of the spectral loss's gradient wrt C (0: off)
+  # beyond SKD: weight of `koopjax.motion_invariance_loss` between the motion parts of the
+  # batch's latents and of its colour-distorted copy's (`koopjax.data.augment.distort_colours`);
+  # 0 = off (the reference). The motion part is the latents' component on the dynamic modes of
+  # the batch's C (S as for analysis, eigenvectors held fixed) or their temporal deviations.
+  w_motion_invariance: float = 0.0
+  motion_invariance_part: str = "dynamic_modes"   # or "deviations"
   # analysis (swaps, sampling, probes, figures; not the loss): the static set S is the loss's
   # κ components when 0, else every mode with |λ − 1| < this radius (`koopjax.near_one_mask`)
   analysis_static_radius: float = 0.0
@@ -264,13 +271,15 @@ def validate_skd(cfg: SKDConfig) -> None:
     _require(bool(jax.config.jax_enable_x64), "precision",
              "float64 needs 64-bit JAX (JAX_ENABLE_X64=1 or jax.enable_x64()).")
   _require(0 <= cfg.dropout < 1, "dropout", f"must be in [0, 1); got {cfg.dropout}.")
+  _require(cfg.motion_invariance_part in MOTION_PARTS, "motion_invariance_part",
+           f"must be one of {', '.join(MOTION_PARTS)}; got {cfg.motion_invariance_part!r}.")
   _require(cfg.ridge >= 0, "ridge", f"must be >= 0; got {cfg.ridge}.")
   _require(math.isfinite(cfg.analysis_static_radius) and cfg.analysis_static_radius >= 0,
            "analysis_static_radius", "must be >= 0 (0 = the loss's κ components; r > 0 = "
            f"every mode with |λ − 1| < r); got {cfg.analysis_static_radius}.")
   _require(cfg.eig_grad_clip >= 0, "eig_grad_clip", "must be >= 0 (0 disables it).")
   _require(cfg.decoder_hidden >= 0, "decoder_hidden", "must be >= 0 (0 = k).")
-  for name in ("w_rec", "w_pred", "w_eigs"):
+  for name in ("w_rec", "w_pred", "w_eigs", "w_motion_invariance"):
     _require(getattr(cfg, name) >= 0, name, "loss weights must be >= 0.")
 
 

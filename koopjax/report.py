@@ -12,7 +12,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-LOSS_KEYS = ("loss", "rec", "pred_x", "pred_z", "eig")
+LOSS_KEYS = ("loss", "rec", "pred_x", "pred_z", "eig", "motion_invariance")
 
 
 def loss_curves(history: Sequence[dict], path: pathlib.Path, keys=LOSS_KEYS) -> None:

@@ -68,6 +68,25 @@ def test_model_shapes_and_dtypes():
   assert 1.5e6 < n_params < 2.5e6, n_params
 
 
+@pytest.mark.parametrize("part", configs.MOTION_PARTS)
+def test_motion_invariance_term_adds_to_the_reference_loss(part):
+  cfg = dataclasses.replace(TINY, w_motion_invariance=0.5, motion_invariance_part=part)
+  variables = skd.init(jax.random.key(0), cfg)
+  params, state = variables["params"], {"batch_stats": variables["batch_stats"]}
+  batch = {"video": jnp.asarray(random_videos(cfg, 8)["video"])}
+  forward = jax.jit(skd.forward, static_argnums=(4, 5))
+  loss, parts, _, new_state = forward(params, state, batch, jax.random.key(1), cfg, True)
+  loss_ref, parts_ref, _, state_ref = forward(params, state, batch, jax.random.key(1), TINY,
+                                              True)
+  assert "motion_invariance" not in parts_ref and float(parts["motion_invariance"]) > 0
+  np.testing.assert_allclose(loss, loss_ref + 0.5 * parts["motion_invariance"], rtol=1e-6)
+  for name in parts_ref:  # the reference terms and the running statistics are untouched
+    np.testing.assert_allclose(parts[name], parts_ref[name], rtol=1e-6)
+  jax.tree.map(np.testing.assert_array_equal, new_state, state_ref)
+  _, parts_eval, _, _ = forward(params, state, batch, jax.random.key(1), cfg, False)
+  assert "motion_invariance" not in parts_eval
+
+
 def test_uint8_required():
   with pytest.raises(TypeError, match="uint8"):
     skd.to_frames(jnp.zeros((1, 2, 8, 8, 3), jnp.float32))
@@ -249,7 +268,10 @@ def test_config_validation_names_field_and_allowed_values():
            ("conv_impl=cuda", "conv_impl", "fast, plain"),
            ("cpu_conv_library=mkl", "cpu_conv_library", "eigen, ynnpack"),
            ("analysis_static_radius=-0.1", "analysis_static_radius", "|λ − 1| < r"),
-           ("analysis_static_radius=nan", "analysis_static_radius", "must be >= 0")]
+           ("analysis_static_radius=nan", "analysis_static_radius", "must be >= 0"),
+           ("w_motion_invariance=-1", "w_motion_invariance", "weights must be >= 0"),
+           ("motion_invariance_part=mean", "motion_invariance_part",
+            "dynamic_modes, deviations")]
   for override, field, words in cases:
     with pytest.raises(configs.ConfigError) as info:
       configs.validate(configs.apply_overrides(TINY, [override]))

@@ -26,6 +26,7 @@ import jax.numpy as jnp
 
 import koopjax as kj
 from koopjax.configs import SKDConfig
+from koopjax.data.augment import distort_colours
 from koopjax.nn import BatchNormLeakyReLU
 from koopjax.nn import DownConv
 from koopjax.nn import UpConv
@@ -162,7 +163,7 @@ def forward(params, model_state, batch, rng, cfg: SKDConfig, train: bool = True)
   """Everything of one SKD pass (spec 1.2-1.4); returns (loss, parts, outputs, new_state)."""
   model = SKD(cfg)
   variables = {"params": params, **model_state}
-  mutable = ["batch_stats"] if train else []
+  mutable = ["batch_stats"] if train else False
 
   def apply(method, value, state):
     out = model.apply({**variables, **state}, value, train, method=method, mutable=mutable)
@@ -192,8 +193,27 @@ def forward(params, model_state, batch, rng, cfg: SKDConfig, train: bool = True)
   loss = cfg.w_rec * e_rec + cfg.w_pred * (e_pred_x + e_pred_z) + cfg.w_eigs * e_eig
   parts = {"rec": e_rec, "pred_x": e_pred_x, "pred_z": e_pred_z, "eig": e_eig,
            "eig_static": spectral["static"], "eig_dynamic": spectral["dynamic"]}
+  if train and cfg.w_motion_invariance > 0:
+    # The distorted batch is encoded with its own batch statistics; the running averages
+    # keep the real batch's (its state is dropped). The dropout mask keeps its key.
+    colours_rng = jax.random.fold_in(rng, 1)
+    z_distorted, _ = apply(SKD.encode, distort_colours(colours_rng, x), model_state)
+    parts["motion_invariance"] = kj.motion_invariance_loss(*_motion_parts(z, z_distorted, c, cfg))
+    loss = loss + cfg.w_motion_invariance * parts["motion_invariance"]
   outputs = {"z": z, "C": c, "x_rec": x_rec, "x_pred": x_pred}
   return loss, parts, outputs, dict(state)
+
+
+def _motion_parts(z, z_distorted, c, cfg: SKDConfig):
+  """The parts of two batches' latents that `motion_invariance_loss` compares."""
+  if cfg.motion_invariance_part == "deviations":
+    return kj.temporal_deviations(z), kj.temporal_deviations(z_distorted)
+  # Gradients through eigenvectors blow up near repeated eigenvalues (the static ones are
+  # pulled together at 1), so the split into modes is held fixed within the step.
+  decomposition = kj.eig(jax.lax.stop_gradient(c))
+  static = analysis_static_set(decomposition.eigenvalues, cfg)
+  return tuple(kj.dynamic_part(latents, decomposition.V, decomposition.U, static)
+               for latents in (z, z_distorted))
 
 
 def loss_fn(params, model_state, batch, rng, cfg: SKDConfig):
