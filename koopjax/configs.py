@@ -17,6 +17,7 @@ from typing import Any
 
 from koopjax._src.spectral import DYNAMIC_MODES
 from koopjax._src.spectral import STATIC_MODES
+from koopjax.data.augment import COLOUR_DISTORTIONS
 
 DATASETS = ("synthetic", "sprites")
 CONV_IMPLS = ("fast", "plain")
@@ -89,9 +90,11 @@ class SKDConfig(VideoDataConfig):
   # beyond SKD: weight of `koopjax.motion_invariance_loss` between the motion parts of the
   # batch's latents and of its colour-distorted copy's (`koopjax.data.augment.distort_colours`);
   # 0 = off (the reference). The motion part is the latents' component on the dynamic modes of
-  # the batch's C (S as for analysis, eigenvectors held fixed) or their temporal deviations.
+  # the batch's C (S as for analysis, eigenvectors held fixed) or their temporal deviations;
+  # the distortion permutes/inverts RGB channels or applies a random affine colour map.
   w_motion_invariance: float = 0.0
   motion_invariance_part: str = "dynamic_modes"   # or "deviations"
+  motion_invariance_distortion: str = "channels"  # or "affine"
   # analysis (swaps, sampling, probes, figures; not the loss): the static set S is the loss's
   # κ components when 0, else every mode with |λ − 1| < this radius (`koopjax.near_one_mask`)
   analysis_static_radius: float = 0.0
@@ -273,6 +276,9 @@ def validate_skd(cfg: SKDConfig) -> None:
   _require(0 <= cfg.dropout < 1, "dropout", f"must be in [0, 1); got {cfg.dropout}.")
   _require(cfg.motion_invariance_part in MOTION_PARTS, "motion_invariance_part",
            f"must be one of {', '.join(MOTION_PARTS)}; got {cfg.motion_invariance_part!r}.")
+  _require(cfg.motion_invariance_distortion in COLOUR_DISTORTIONS, "motion_invariance_distortion",
+           f"must be one of {', '.join(COLOUR_DISTORTIONS)}; "
+           f"got {cfg.motion_invariance_distortion!r}.")
   _require(cfg.ridge >= 0, "ridge", f"must be >= 0; got {cfg.ridge}.")
   _require(math.isfinite(cfg.analysis_static_radius) and cfg.analysis_static_radius >= 0,
            "analysis_static_radius", "must be >= 0 (0 = the loss's κ components; r > 0 = "

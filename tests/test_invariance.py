@@ -106,6 +106,37 @@ def test_distort_colours_permutes_and_inverts_channels_per_video():
   assert out.dtype == frames.dtype
 
 
-def test_distort_colours_needs_videos():
+def test_distort_colours_affine_maps_each_video_by_a_scaled_rotation_and_offset():
+  frames = jax.random.uniform(jax.random.key(0), (64, 3, 5, 5, 3), minval=0.3, maxval=0.7)
+  out = np.asarray(distort_colours(jax.random.key(1), frames, "affine"), np.float64)
+  frames = np.asarray(frames, np.float64)
+  assert out.min() >= 0 and out.max() <= 1
+  linears = []
+  for video, distorted in zip(frames, out):
+    x, y = video.reshape(-1, 3) - 0.5, distorted.reshape(-1, 3)
+    inside = np.all((y > 0) & (y < 1), axis=1)  # clipped pixels are not affine
+    assert inside.sum() > 20
+    design = np.concatenate([x[inside], np.ones((inside.sum(), 1))], axis=1)
+    coef, *_ = np.linalg.lstsq(design, y[inside], rcond=None)
+    np.testing.assert_allclose(design @ coef, y[inside], atol=1e-5)
+    linear, offset = coef[:3].T, coef[3] - 0.5
+    gram = linear @ linear.T                      # s² I for s Q with Q orthogonal
+    scale = np.sqrt(gram[0, 0])
+    np.testing.assert_allclose(gram, scale**2 * np.eye(3), atol=1e-4)
+    assert 0.5 - 1e-4 <= scale <= 1 + 1e-4 and np.all(np.abs(offset) <= 0.25 + 1e-4)
+    linears.append(linear / scale)
+  # rotations and reflections alike
+  signs = np.sign([np.linalg.det(q) for q in linears])
+  assert 10 < np.sum(signs > 0) < 54
+  # The inputs' mean colours are all near mid-grey; the outputs' spread over colour space.
+  assert np.all(np.std(frames.reshape(64, -1, 3).mean(axis=1), axis=0) < 0.05)
+  assert np.all(np.std(out.reshape(64, -1, 3).mean(axis=1), axis=0) > 0.1)
+  assert distort_colours(jax.random.key(1), jnp.asarray(frames, jnp.float32),
+                         "affine").dtype == jnp.float32
+
+
+def test_distort_colours_rejects_bad_input():
   with pytest.raises(ValueError, match=r"\(batch, frames, H, W, C\)"):
     distort_colours(jax.random.key(0), jnp.zeros((2, 8, 8, 3)))
+  with pytest.raises(ValueError, match="kind must be one of channels, affine; got 'hue'"):
+    distort_colours(jax.random.key(0), jnp.zeros((2, 1, 8, 8, 3)), "hue")

@@ -68,9 +68,11 @@ def test_model_shapes_and_dtypes():
   assert 1.5e6 < n_params < 2.5e6, n_params
 
 
-@pytest.mark.parametrize("part", configs.MOTION_PARTS)
-def test_motion_invariance_term_adds_to_the_reference_loss(part):
-  cfg = dataclasses.replace(TINY, w_motion_invariance=0.5, motion_invariance_part=part)
+@pytest.mark.parametrize("part,distortion", [("dynamic_modes", "channels"),
+                                             ("deviations", "affine")])
+def test_motion_invariance_term_adds_to_the_reference_loss(part, distortion):
+  cfg = dataclasses.replace(TINY, w_motion_invariance=0.5, motion_invariance_part=part,
+                            motion_invariance_distortion=distortion)
   variables = skd.init(jax.random.key(0), cfg)
   params, state = variables["params"], {"batch_stats": variables["batch_stats"]}
   batch = {"video": jnp.asarray(random_videos(cfg, 8)["video"])}
@@ -271,7 +273,9 @@ def test_config_validation_names_field_and_allowed_values():
            ("analysis_static_radius=nan", "analysis_static_radius", "must be >= 0"),
            ("w_motion_invariance=-1", "w_motion_invariance", "weights must be >= 0"),
            ("motion_invariance_part=mean", "motion_invariance_part",
-            "dynamic_modes, deviations")]
+            "dynamic_modes, deviations"),
+           ("motion_invariance_distortion=hue", "motion_invariance_distortion",
+            "channels, affine")]
   for override, field, words in cases:
     with pytest.raises(configs.ConfigError) as info:
       configs.validate(configs.apply_overrides(TINY, [override]))

@@ -197,7 +197,8 @@ def forward(params, model_state, batch, rng, cfg: SKDConfig, train: bool = True)
     # The distorted batch is encoded with its own batch statistics; the running averages
     # keep the real batch's (its state is dropped). The dropout mask keeps its key.
     colours_rng = jax.random.fold_in(rng, 1)
-    z_distorted, _ = apply(SKD.encode, distort_colours(colours_rng, x), model_state)
+    x_distorted = distort_colours(colours_rng, x, cfg.motion_invariance_distortion)
+    z_distorted, _ = apply(SKD.encode, x_distorted, model_state)
     parts["motion_invariance"] = kj.motion_invariance_loss(*_motion_parts(z, z_distorted, c, cfg))
     loss = loss + cfg.w_motion_invariance * parts["motion_invariance"]
   outputs = {"z": z, "C": c, "x_rec": x_rec, "x_pred": x_pred}
