@@ -283,6 +283,13 @@ def test_mode_attribution_recovers_known_factors():
   static[modes["colour"] + modes["shape"]] = True
   swap = kev.two_factor_swap_accuracy(z, labels, V, U, static, fake_judge, seed=1)
   assert swap["joint"] == 1.0 and swap["pairs"] == len(z)
+  assert swap["shows_target"] == {"action": 1.0, "colour": 0.0, "shape": 0.0}
+  assert swap["shows_donor"] == {"action": 0.0, "colour": 1.0, "shape": 1.0}
+  # with the action's mode in S too, the donor's action leaks into every swap
+  static[attribution["modes"]["action"]] = True
+  leaky = kev.two_factor_swap_accuracy(z, labels, V, U, static, fake_judge, seed=1)
+  assert leaky["joint"] == 0.0 and leaky["shows_donor"]["action"] == 1.0
+  assert leaky["shows_target"]["action"] == 0.0
   steps = kev.incremental_swaps(z[0], z[donor[0]], V, U, [modes["colour"], modes["shape"]])
   assert steps.shape == (2,) + z.shape[1:]
   judged = fake_judge(steps)

@@ -274,17 +274,22 @@ def two_factor_swap_accuracy(z: np.ndarray, labels: Mapping[str, np.ndarray], V,
 
   Returns:
     {"joint": fraction with every head right, "per_head": {factor: fraction right},
+     "shows_target" / "shows_donor": {factor: fraction of swaps in which the head reads the
+     target's / the donor's label} (a failed head shows whose factor leaked into the swap),
      "pairs": N, "strict_pairs": pairs differing in every label}.
   """
   donor, strict = donors(labels, seed)
   swapped = swap_latents(z, z[donor], V, U, static)
   probs = latent_judge(swapped)
-  right = {}
+  right, shows_target, shows_donor = {}, {}, {}
   for name, p in probs.items():
-    expected = np.asarray(labels[name]) if name in dynamic else np.asarray(labels[name])[donor]
-    right[name] = np.argmax(p, axis=1) == expected
+    predicted, target = np.argmax(p, axis=1), np.asarray(labels[name])
+    shows_target[name] = float(np.mean(predicted == target))
+    shows_donor[name] = float(np.mean(predicted == target[donor]))
+    right[name] = predicted == (target if name in dynamic else target[donor])
   joint = np.all(np.stack(list(right.values())), axis=0)
   return {"joint": float(joint.mean()), "per_head": {n: float(r.mean()) for n, r in right.items()},
+          "shows_target": shows_target, "shows_donor": shows_donor,
           "pairs": int(len(z)), "strict_pairs": int(strict.sum())}
 
 
@@ -583,8 +588,12 @@ def markdown_report(results: Mapping[str, Any], dynamic: Sequence[str],
       "| head | " + " | ".join(tf["per_head"]) + " |",
       "|---|" + "---|" * len(tf["per_head"]),
       "| right | " + " | ".join(_pm(v, 100, 1, True) for v in tf["per_head"].values()) + " |",
-      "",
   ]
+  lines += [f"| shows the {whose}'s label | " + " | ".join(
+      _pm(v, 100, 1, True) for v in tf[f"shows_{whose}"].values()) + " |"
+      for whose in ("target", "donor")]
+  lines += ["", "The last two rows say whose label a head reads: a wrong head shows which side "
+            "leaked into the swap (or neither).", ""]
   lines += multifactor.markdown(results["multifactor"])
   lines += probes.markdown(results["probes"])
   return "\n".join(lines) + "\n"
