@@ -44,7 +44,7 @@ def main() -> None:
                                 seed=args.seed)
   n_actions = len(synthetic.ACTION_NAMES)
   first = {k: v[:n_actions] for k, v in data.items()}  # one identity, every action
-  # One action (walk_right) of that identity, then one static factor changed per row.
+  # One action (the second) of that identity, then one static factor changed per row.
   base = {k: v[1:2] for k, v in first.items() if k != "video"}
   swaps = []
   for name, classes in synthetic.STATIC_FACTORS.items():
@@ -55,8 +55,9 @@ def main() -> None:
   videos = np.concatenate([first["video"], base_video, *swaps])
   zoom = max(1, 128 // args.image_size)
   Image.fromarray(grid(videos, zoom)).save(args.output)
-  print(f"wrote {args.output}: rows = {', '.join(synthetic.ACTION_NAMES)}, walk_right "
-        f"(phase 0), then walk_right with one factor changed: "
+  action = synthetic.ACTION_NAMES[1]
+  print(f"wrote {args.output}: rows = {', '.join(synthetic.ACTION_NAMES)}, {action} "
+        f"(phase 0), then {action} with one factor changed: "
         f"{', '.join(synthetic.STATIC_FACTORS)}")
 
 

@@ -11,28 +11,37 @@ own palette, and all 20 colours are distinct):
   * ``hair``       -- hair colour,
   * ``background`` -- background colour.
 
-One **dynamic** factor, ``action`` (6 classes = 3 motions x 2 facing directions), animates
-it in place, as the LPC Sprites actions do (no translation, so every frame shows the whole
-character at the same place and only the pose changes):
+One **dynamic** factor, ``action`` (6 classes = 3 motions x 2 directions), animates it in
+place, as the LPC Sprites actions do (no translation, so every frame shows the whole
+character at the same place and only the pose changes). Each arm turns through four poses,
+down, out, diagonal and up, once per cycle of 4 frames, while the legs stand on two frames
+and stride on the other two; the motions differ in how the arms are coupled:
 
-  * ``walk``: the legs alternate between standing and striding while the arm on the facing
-    side swings forward and back (period 2);
-  * ``jump``: bounces (heights 0, 4, 6, 4 px at 32x32) with the facing-side arm raised and
-    the legs spread on the way up;
-  * ``wave``: stands facing front, the facing-side arm cycling down, out, up, and back down
-    held diagonally.
+  * ``windmill``: both arms turn the same way, the image-left arm one pose ahead;
+  * ``backstroke``: the arms turn the other way, the image-left arm one pose behind;
+  * ``jack``: the arms are two poses apart (one up while the other is down), the legs
+    stride while the image-right arm is up or diagonal.
 
-Within every motion cycle the poses are distinct, so each frame determines the next one (the
-frames are a Markov chain, as in LPC Sprites). A Koopman model with a per-frame encoder needs
-this: a cycle that passes through the same frame twice, going two different ways (an earlier
-version's ``0, 4, 6, 4`` jump with one pose and ``down, out, up, out`` wave), has no map
-from one frame's latent to the next, linear or not.
+A left action is the exact mirror image of the right one. The character faces front.
 
-Eyes look the way the character faces (front while waving). Left actions are exact mirror
-images of the right ones. The appearance never changes over time: the number of pixels of
-every colour is the same in every frame (poses move pixels, they never add or remove them).
-A per-sequence nuisance ``phase`` in ``[0, 4)`` sets where the motion cycle starts; it never
-changes the class.
+**Motion is visible only in motion.** Every video's time mean (over whole cycles) is the
+same picture for all six actions: each arm spends one frame in each pose, the legs two in
+each, at a fixed height. Nothing that identifies the action survives time averaging, so
+it cannot hide in the time-invariant (static) part of a Koopman model. Earlier versions
+drew actions partly in pixels that never move or differ on average (sideways eyes for a
+direction, an arm held up while jumping, a jumper higher on average than a walker): such
+cues are time-invariant, SKD's static modes took them, and swaps showed the donor's action.
+
+Every frame of every action is distinct (the 24 frames use every ordered pair of different
+arm poses once with standing and once with striding legs), so a frame determines its
+action, its phase and the next frame (the frames are a Markov chain, as in LPC Sprites). A
+Koopman model with a per-frame encoder needs this: a cycle that passes through the same
+frame twice, going two different ways (an earlier version's ``0, 4, 6, 4`` jump with one
+pose), has no map from one frame's latent to the next, linear or not.
+
+The appearance never changes over time: the number of pixels of every colour is the same in
+every frame (poses move pixels, they never add or remove them). A per-sequence nuisance
+``phase`` in ``[0, 4)`` sets where the motion cycle starts; it never changes the class.
 
 An *identity* is one combination of the static factor values, coded in mixed radix in the
 order of `STATIC_FACTORS` (``identity = (((skin * 4 + pants) * 4 + top) * 4 + hair) * 4 +
@@ -51,8 +60,8 @@ import numpy as np
 
 STATIC_FACTORS = {"skin": 4, "pants": 4, "top": 4, "hair": 4, "background": 4}
 DYNAMIC_FACTORS = {"action": 6}
-ACTION_NAMES = ("walk_left", "walk_right", "jump_left", "jump_right", "wave_left",
-                "wave_right")
+MOTIONS = ("windmill", "backstroke", "jack")
+ACTION_NAMES = tuple(f"{motion}_{side}" for motion in MOTIONS for side in ("left", "right"))
 SPLITS = ("train", "test")
 IMAGE_SIZES = (32, 64)
 TRAIN_FRACTION = 0.8
@@ -78,7 +87,7 @@ PARTS = ("background", "hair", "skin", "top", "pants", "eyes")
 _PART_OF_FACTOR = {"background": 0, "hair": 1, "skin": 2, "top": 3, "pants": 4}
 _BASE = 32  # geometry is drawn at 32x32 and upsampled by pixel repetition
 
-# Pixel art of the character on a 17 x 16 canvas, facing / moving right. Letters are parts:
+# Pixel art of the character on a 17 x 16 canvas, facing front. Letters are parts:
 # h hair, s skin, e eyes, t top, p pants; '.' is transparent.
 _BODY = """
 .....hhhhhh.....
@@ -95,7 +104,7 @@ _BODY = """
 .....tttttt.....
 .....pppppp.....
 """
-_EYES = {"front": ((3, 6), (3, 9)), "right": ((3, 8), (3, 10))}
+_EYES = ((3, 6), (3, 9))  # the character faces front
 # One arm (the right one, on the image's right); the left arm is its mirror image.
 _ARM = {
     "down": """
@@ -140,9 +149,18 @@ _LEGS_TOP_ROW = 13
 _FIGURE_SHAPE = (17, 16)
 _GROUND = 28  # image row (at 32x32) just below the feet when standing
 _LEFT = (_BASE - _FIGURE_SHAPE[1]) // 2  # the figure's first column: centred
-_JUMP_HEIGHTS = (0, 4, 6, 4)
-_JUMP_LEGS = ("stand", "stride", "stand", "stand")  # rising and falling frames differ
-_WAVE_POSES = ("down", "out", "up", "diagonal")
+# Per motion, the right-hand variant's frames in cycle order: (image-right arm, image-left
+# arm, legs). With the arm poses in turning order (down, out, diagonal, up), the left arm is
+# the right one's pose +1 (windmill), -1 (backstroke) or +2 (jack); legs are chosen so that
+# no frame repeats within or across actions, mirror images included.
+_POSES = {
+    "windmill": (("down", "out", "stand"), ("out", "diagonal", "stride"),
+                 ("diagonal", "up", "stand"), ("up", "down", "stride")),
+    "backstroke": (("down", "up", "stand"), ("up", "diagonal", "stride"),
+                   ("diagonal", "out", "stand"), ("out", "down", "stride")),
+    "jack": (("down", "diagonal", "stand"), ("out", "up", "stand"),
+             ("diagonal", "down", "stride"), ("up", "out", "stride")),
+}
 _CODES = {".": 0, "h": 1, "s": 2, "t": 3, "p": 4, "e": 5}
 
 
@@ -162,11 +180,11 @@ def _paste(canvas: np.ndarray, art: np.ndarray, top: int) -> None:
   canvas[top:top + art.shape[0]][art > 0] = art[art > 0]
 
 
-def _figure(eyes: str, right_arm: str, left_arm: str, legs: str) -> np.ndarray:
+def _figure(right_arm: str, left_arm: str, legs: str) -> np.ndarray:
   """The character as a (17, 16) part-index array, in the given pose."""
   fig = np.zeros(_FIGURE_SHAPE, np.uint8)
   _paste(fig, _art(_BODY), 0)
-  for r, c in _EYES[eyes]:
+  for r, c in _EYES:
     fig[r, c] = _CODES["e"]
   arm = _art(_ARM[right_arm], _CODES["t"])
   _paste(fig, arm, _ARM_TOP_ROW[right_arm])
@@ -175,34 +193,20 @@ def _figure(eyes: str, right_arm: str, left_arm: str, legs: str) -> np.ndarray:
   return fig
 
 
-def _motion(action: str, phase: int, frames: int) -> list[tuple[np.ndarray, int]]:
-  """(figure, top row) per frame of a right-facing action at 32x32; the column is fixed."""
-  out = []
-  for t in range(frames):
-    cycle = (phase + t) % 4
-    if action == "walk":
-      swing = cycle % 2
-      fig = _figure("right", ("down", "out")[swing], "down", ("stand", "stride")[swing])
-      out.append((fig, _GROUND - _FIGURE_SHAPE[0]))
-    elif action == "jump":
-      fig = _figure("right", "up", "down", _JUMP_LEGS[cycle])
-      out.append((fig, _GROUND - _FIGURE_SHAPE[0] - _JUMP_HEIGHTS[cycle]))
-    else:  # wave
-      fig = _figure("front", _WAVE_POSES[cycle], "down", "stand")
-      out.append((fig, _GROUND - _FIGURE_SHAPE[0]))
-  return out
+def _motion(motion: str, phase: int, frames: int) -> list[np.ndarray]:
+  """Figure per frame of the right-hand variant of a motion."""
+  return [_figure(*_POSES[motion][(phase + t) % NUM_PHASES]) for t in range(frames)]
 
 
 def _geometry(frames: int) -> np.ndarray:
   """Part-index maps of every (action, phase), shape (actions, NUM_PHASES, frames, 32, 32)."""
   maps = np.zeros((len(ACTION_NAMES), NUM_PHASES, frames, _BASE, _BASE), np.uint8)
   fh, fw = _FIGURE_SHAPE
-  for motion_index, motion in enumerate(("walk", "jump", "wave")):
+  top = _GROUND - fh
+  for motion_index, motion in enumerate(MOTIONS):
     right = maps[2 * motion_index + 1]
     for phase in range(NUM_PHASES):
-      for t, (fig, top) in enumerate(_motion(motion, phase, frames)):
-        if not 0 <= top <= _BASE - fh:
-          raise AssertionError("the figure must stay inside the image vertically")
+      for t, fig in enumerate(_motion(motion, phase, frames)):
         right[phase, t, top:top + fh, _LEFT:_LEFT + fw] = fig
     maps[2 * motion_index] = right[..., ::-1]  # the left action is the mirror image
   return maps
