@@ -202,10 +202,7 @@ def test_motion_is_visible_only_in_motion():
     total = video.astype(np.int64).sum(axis=1)  # (actions, H, W, C)
     np.testing.assert_array_equal(total, np.broadcast_to(total[:1], total.shape))
     np.testing.assert_array_equal(total, total[:, :, ::-1])
-    frames = video.reshape(n, 8, -1)
-    assert not any(np.array_equal(frames[i, t], frames[j, s]) for i in range(n)
-                   for j in range(i) for t in range(4) for s in range(4)), \
-        "no frame may be shared by two actions"
+    # (that no frame is shared by two actions is `test_every_frame_determines_the_next`)
 
 
 def test_left_actions_mirror_right_actions():
