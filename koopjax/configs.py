@@ -120,7 +120,7 @@ CONFIGS: dict[str, TrainConfig] = {
     # 480) while the spectrum kept its split (README). Learning rate 2e-3, twice the
     # reference's: with this weight it reconstructs in 3000 steps about as well as 1e-3 does
     # in 6000 (joint swaps 86.6 / 85.4 / 89.1 % at 1e-3, 93.7 / 93.3 / 94.4 % at 2e-3, seeds
-    # 0 / 1 / 2; mean 93.1 % over six seeds; README point 11).
+    # 0 / 1 / 2; mean 92.7 % over eight seeds; README point 11).
     "synthetic": SKDConfig(name="synthetic", steps=3000, batch_size=32, image_size=32,
                            conv_dim=16, k=40, static_size=8, w_rec=240.0, learning_rate=2e-3,
                            checkpoint_every=250, grad_clip_norm=1.0, lr_decay="cosine",
