@@ -1,7 +1,7 @@
 """Data parallelism over devices and hosts with `jax.sharding`.
 
 One mesh axis, "data": the batch is split along it, parameters are replicated. The mesh uses
-Auto axis types (see jax-notes: under Explicit types, ``Zᵀ Z`` on a batch-sharded Z raises),
+Auto axis types (under Explicit types, ``Zᵀ Z`` on a batch-sharded Z raises; docs/design.md),
 so XLA inserts the cross-device reductions for the global-batch Koopman fit and BatchNorm
 statistics. Multi-host runs go through `jax.distributed`; every process feeds the rows of the
 global batch that belong to its own devices.

@@ -2,7 +2,7 @@
 
 Every system produces one trajectory of a low-dimensional physical state ``s_t`` (d values) at
 times ``t_n = n·dt``, n = 0..n_time−1, that is made high-dimensional as in the consistent-KAE
-reference (skd-spec.md section 2.1)::
+reference (docs/forecasting.md)::
 
     s̃_t = s_t + noise·ε_t,  ε_t ~ N(0, I)           (optional measurement noise)
     x_t = s̃_t Qᵀ,           Q (dim, d) orthonormal   (Q from the QR of a Gaussian matrix)

@@ -1,33 +1,69 @@
-"""Labelled video datasets by name: one entry point for the trainer, the judge and evaluation.
+"""Labelled video datasets by name: the one registry of names, factors and image sizes.
 
-Each dataset is a dict of in-memory arrays: ``video`` uint8 (N, T, H, W, C), ``action`` int32
+The trainer, the judge, the configs and the evaluation all look datasets up here. Each
+dataset is a dict of in-memory arrays: ``video`` uint8 (N, T, H, W, C), ``action`` int32
 (N,) and one int32 (N,) array per static factor.
 """
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
-VIDEO_DATASETS = ("synthetic", "sprites")
+from koopjax.data import sprites
+from koopjax.data import synthetic
+
 SPRITES_SIZES = (64, 32)  # native, and 2x2 average-pooled (for CPU-sized schedules)
+
+
+@dataclasses.dataclass(frozen=True)
+class VideoDataset:
+  """What a run needs to know about a labelled video dataset.
+
+  Attributes:
+    static: static factor name -> number of classes, in the dataset's order.
+    dynamic: dynamic factor name -> number of classes.
+    image_sizes: frame sizes the dataset can be loaded at.
+    image_size_note: how to say so in an error message.
+    needs_data_dir: whether it is read from a prepared TFDS data directory.
+  """
+  static: dict[str, int]
+  dynamic: dict[str, int]
+  image_sizes: tuple[int, ...]
+  image_size_note: str
+  needs_data_dir: bool
+
+
+DATASETS = {
+    "synthetic": VideoDataset(
+        dict(synthetic.STATIC_FACTORS), dict(synthetic.DYNAMIC_FACTORS), synthetic.IMAGE_SIZES,
+        f"synthetic videos are drawn at {' or '.join(map(str, synthetic.IMAGE_SIZES))}", False),
+    "sprites": VideoDataset(
+        dict(sprites.STATIC_FACTORS), dict(sprites.DYNAMIC_FACTORS), SPRITES_SIZES,
+        "sprites videos are 64x64; use image_size=64 (or 32: 2x2 average-pooled)", True),
+}
+VIDEO_DATASETS = tuple(DATASETS)
+
+
+def _spec(name: str) -> VideoDataset:
+  if name not in DATASETS:
+    raise ValueError(f"unknown video dataset {name!r}; available: {', '.join(DATASETS)}.")
+  return DATASETS[name]
 
 
 def load(name: str, split: str, *, data_dir: str = "", image_size: int = 32, frames: int = 8
          ) -> dict[str, np.ndarray]:
   """Loads a split of a video dataset into memory (uint8 videos, int32 labels)."""
+  spec = _spec(name)
+  if image_size not in spec.image_sizes:
+    raise ValueError(f"{spec.image_size_note}; got image_size={image_size!r}.")
   if name == "synthetic":
-    from koopjax.data import synthetic
     return synthetic.make_dataset(split, image_size=image_size, frames=frames)
-  if name == "sprites":
-    from koopjax.data import sprites
-    if image_size not in SPRITES_SIZES:
-      raise ValueError(f"sprites videos are 64x64 (or 32x32, 2x2 average-pooled); got "
-                       f"image_size={image_size!r}.")
-    data = sprites.load(data_dir, split)
-    if image_size != 64:
-      data["video"] = average_pool(data["video"], 64 // image_size)
-    return data
-  raise ValueError(f"unknown video dataset {name!r}; available: {', '.join(VIDEO_DATASETS)}.")
+  data = sprites.load(data_dir, split)
+  if image_size != 64:
+    data["video"] = average_pool(data["video"], 64 // image_size)
+  return data
 
 
 def average_pool(video: np.ndarray, factor: int, chunk: int = 512) -> np.ndarray:
@@ -51,10 +87,11 @@ def average_pool(video: np.ndarray, factor: int, chunk: int = 512) -> np.ndarray
 
 def factors(name: str) -> tuple[dict[str, int], dict[str, int]]:
   """(static factors, dynamic factors) of a dataset: name -> number of classes."""
-  if name == "synthetic":
-    from koopjax.data import synthetic as module
-  elif name == "sprites":
-    from koopjax.data import sprites as module
-  else:
-    raise ValueError(f"unknown video dataset {name!r}; available: {', '.join(VIDEO_DATASETS)}.")
-  return dict(module.STATIC_FACTORS), dict(module.DYNAMIC_FACTORS)
+  spec = _spec(name)
+  return dict(spec.static), dict(spec.dynamic)
+
+
+def factor_classes(name: str) -> dict[str, int]:
+  """Every factor -> classes: the dynamic ones (``action``) first, then the static ones."""
+  static, dynamic = factors(name)
+  return {**dynamic, **static}

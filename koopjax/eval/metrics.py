@@ -1,4 +1,4 @@
-"""Judge-based metrics of generated sequences (skd-spec.md 1.6).
+"""Judge-based metrics of generated sequences (docs/evaluation.md, "Metrics").
 
 With ``p(y|x)`` the judge's softmax over the classes of one factor for a generated sequence
 ``x`` and ``p(y) = E_x p(y|x)`` the mean prediction:
@@ -88,7 +88,7 @@ def marginal_entropy(probs) -> float:
 
 
 def judge_metrics(probs, labels) -> dict[str, float]:
-  """Acc, IS, H(y|x), H(y) of the judge's predictions for one factor (spec 1.6).
+  """Acc, IS, H(y|x), H(y) of the judge's predictions for one factor.
 
   Args:
     probs: the judge's softmax p(y|x) for one factor, shape (N, classes), rows sum to 1.

@@ -132,25 +132,3 @@ def mode_probes(train_z, train_labels: Mapping[str, Any], test_z,
                                           np.max(test_labels[factor]))) + 1)
                    for factor in test_labels}
   return out
-
-
-def markdown(probes: Mapping[str, Mapping[str, float]]) -> list[str]:
-  """Lines of the results.md section for `mode_probes`' output."""
-  factors = list(probes["chance"])
-  lines = [
-      "## Linear probes: where each factor lives",
-      "",
-      "Test accuracy of a ridge-regression probe trained on train latents' eigen-coordinates "
-      "(`koopjax.eval.probes`). A static factor should be read from the S modes' time mean, "
-      "not from the D modes'; the motion from the D modes.",
-      "",
-      "| probe input | " + " | ".join(factors) + " |",
-      "|---|" + "---|" * len(factors),
-  ]
-  for name, _, _ in INPUTS:
-    if name in probes:
-      lines.append(f"| {DESCRIPTIONS[name]} | " +
-                   " | ".join(f"{100 * probes[name][f]:.1f}%" for f in factors) + " |")
-  lines.append("| chance | " + " | ".join(f"{100 * probes['chance'][f]:.1f}%"
-                                        for f in factors) + " |")
-  return lines + [""]

@@ -1,5 +1,5 @@
 """Koopman autoencoder for forecasting (consistent KAE of Azencot et al., ICML 2020), with the
-eigenvalue initialisation and penalty of Miller et al. (2022). See skd-spec.md section 2.
+eigenvalue initialisation and penalty of Miller et al. (2022). See docs/forecasting.md.
 
 Latent codes are rows and operators act from the right (``z_{t+1} = z_t C``), as everywhere
 in koopjax. Sizes (spec 2.1 defaults): encoder ``n → h → h → k`` (tanh, tanh, linear),
@@ -22,15 +22,12 @@ consistency penalty starts at 0. (The reference sets the backward weight to
 ``pinv(Wᵀ)`` of the forward weight W in PyTorch's ``y = x Wᵀ`` convention, which is the inverse
 transposed — for an orthogonal W that is ≈ W itself, not its inverse.)
 
-Model interface (the one trainer, `koopjax.train.run`): `batch_keys`, `load_data`, `init`,
-`loss_fn`, `write_report`; plus `evaluate(result, out_dir)` for ``koopjax evaluate``.
+Implements `koopjax.models.Model`; long-rollout evaluation is in `koopjax.eval.kae`.
 """
 
 from __future__ import annotations
 
 import functools
-import json
-import pathlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -43,6 +40,7 @@ import koopjax as kj
 from koopjax._src import checks
 from koopjax.configs import KAEConfig
 from koopjax.configs import parse_eigeninit_params
+from koopjax.data import dynamics
 
 _HIGHEST = jax.lax.Precision.HIGHEST
 # The operator's initial value is drawn from this stream of cfg.seed (see `init`).
@@ -139,11 +137,6 @@ def consistency_penalty(c: jax.Array, d: jax.Array) -> jax.Array:
   return jnp.sum(block_sums / (2.0 * jnp.arange(1, k + 1, dtype=c.dtype)))
 
 
-def spectral_penalty(c: jax.Array, cfg: KAEConfig) -> jax.Array:
-  """``kj.eigenloss(C, eigenloss_kind, radius=eigenloss_radius)`` (unweighted)."""
-  return kj.eigenloss(c, cfg.eigenloss_kind, radius=cfg.eigenloss_radius)
-
-
 # ---------------------------------------------------------------------------------------------
 # Model interface
 # ---------------------------------------------------------------------------------------------
@@ -157,7 +150,6 @@ def batch_keys(cfg: KAEConfig) -> tuple[str, ...]:
 @functools.lru_cache(maxsize=16)
 def _trajectory(system: str, theta0: float, n_time: int, n_train: int, dt: float, dim: int,
                 noise: float, seed: int):
-  from koopjax.data import dynamics
   params = {"theta0": theta0} if system in ("pendulum", "damped_pendulum") else {}
   data = dynamics.generate(system, n_time=n_time, n_train=n_train, dt=dt, dim=dim, noise=noise,
                            seed=seed, **params)
@@ -182,7 +174,6 @@ def load_data(cfg: KAEConfig, split: str) -> dict[str, np.ndarray]:
   Returns:
     ``{"window": float32 array (n_split − s, s + 1, obs_dim)}``.
   """
-  from koopjax.data import dynamics
   if split not in ("train", "test"):
     raise ValueError(f"split must be 'train' or 'test'; got {split!r}.")
   x = getattr(trajectory(cfg), split)
@@ -259,10 +250,9 @@ def loss_terms(params: dict[str, Any], window: jax.Array, cfg: KAEConfig
     terms["bwd"] = s * _mse(backward[:, 1:], window[:, ::-1][:, 1:])
     terms["consist"] = consistency_penalty(params["C"], params["D"])
   c = params["C"]
-  if cfg.w_eigenloss > 0:
-    terms["eigenloss"] = spectral_penalty(c, cfg)
-  else:  # logged for comparison, no gradient
-    terms["eigenloss"] = spectral_penalty(jax.lax.stop_gradient(c), cfg)
+  if cfg.w_eigenloss <= 0:  # logged for comparison, no gradient
+    c = jax.lax.stop_gradient(c)
+  terms["eigenloss"] = kj.eigenloss(c, cfg.eigenloss_kind, radius=cfg.eigenloss_radius)
   eigenvalues = jnp.linalg.eigvals(jax.lax.stop_gradient(c))
   terms["spectral_radius"] = jnp.max(jnp.abs(eigenvalues))
   return terms
@@ -292,181 +282,6 @@ def prediction_mse(params: dict[str, Any], window: jax.Array, cfg: KAEConfig) ->
   return _mse(forward[:, 1:], window[:, 1:])
 
 
-# ---------------------------------------------------------------------------------------------
-# Evaluation (spec 2.1): long rollouts from test initial conditions
-# ---------------------------------------------------------------------------------------------
-
-def initial_conditions(n_test: int, steps: int, count: int) -> np.ndarray:
-  """``count`` start indices spread evenly over the test steps that leave room for ``steps``.
-
-  Args:
-    n_test: length of the test split.
-    steps: rollout length (needs start + steps <= n_test − 1).
-    count: number of initial conditions.
-
-  Returns:
-    Integer indices, shape (count,), in [0, n_test − steps − 1].
-  """
-  last = n_test - steps - 1
-  if last < 0:
-    raise ValueError(f"a {steps}-step rollout needs a test split of more than {steps} steps; "
-                     f"got {n_test}.")
-  return np.round(np.linspace(0, last, count)).astype(np.int64)
-
-
-@functools.partial(jax.jit, static_argnames=("steps", "cfg"))
-def _rollout_errors(params, x0, targets, *, steps: int, cfg: KAEConfig):
-  prediction = predict(params, x0, steps, cfg)[:, 1:]
-  return (jnp.linalg.norm(prediction - targets, axis=-1)
-          / jnp.linalg.norm(targets, axis=-1))
-
-
-def rollout_errors(params: dict[str, Any], cfg: KAEConfig, steps: int | None = None,
-                   count: int | None = None) -> np.ndarray:
-  """Relative L2 errors of C-only rollouts from test initial conditions against clean data.
-
-  From observed (possibly noisy) ``x_i = test[i]`` at the indices of `initial_conditions`,
-  ``err[i, t] = ‖dec(enc(x_i) C^t) − x*_{i+t}‖ / ‖x*_{i+t}‖`` for t = 1..steps, with x* the
-  clean test data. Computed in float64 (see the comment inside).
-
-  Args:
-    params: model parameters.
-    cfg: the config (data and evaluation fields).
-    steps: rollout length (default ``cfg.eval_steps``).
-    count: number of initial conditions (default ``cfg.eval_initial_conditions``).
-
-  Returns:
-    float64 array (count, steps); non-finite only where even float64 overflowed (|λ| >~ 2).
-  """
-  steps = cfg.eval_steps if steps is None else steps
-  count = cfg.eval_initial_conditions if count is None else count
-  data = trajectory(cfg)
-  starts = initial_conditions(len(data.test), steps, count)
-  targets = data.test_clean[starts[:, None] + np.arange(1, steps + 1)[None, :]]
-  # float64: a latent growing like |λ|^t (|λ| > 1) then saturates the tanh decoder, as it
-  # does in exact arithmetic, instead of overflowing float32 (|λ| = 1.1 does by t = 930).
-  with jax.enable_x64(True):
-    params64 = jax.tree.map(lambda a: jnp.asarray(a, jnp.float64), params)
-    errors = _rollout_errors(params64, jnp.asarray(data.test[starts], jnp.float64),
-                             jnp.asarray(targets, jnp.float64), steps=steps, cfg=cfg)
-    return np.asarray(errors, np.float64)
-
-
-def _plot_errors(errors: np.ndarray, path: pathlib.Path, title: str) -> None:
-  from koopjax import report  # noqa: F401  (selects the Agg backend)
-  import matplotlib.pyplot as plt
-
-  steps = np.arange(1, errors.shape[1] + 1)
-  fig, ax = plt.subplots(figsize=(7, 4))
-  ax.fill_between(steps, np.nanquantile(errors, 0.05, axis=0),
-                  np.nanquantile(errors, 0.95, axis=0), alpha=0.25, color="tab:blue",
-                  label="5-95 %")
-  ax.plot(steps, np.nanmean(errors, axis=0), color="tab:blue", lw=1.5, label="mean")
-  ax.set_xlabel("prediction step")
-  ax.set_ylabel("relative L2 error")
-  ax.set_title(title, fontsize=9)
-  ax.grid(alpha=0.3)
-  ax.legend()
-  fig.tight_layout()
-  fig.savefig(path, dpi=120)
-  plt.close(fig)
-
-
-def _plot_eigenvalues(forward: np.ndarray, backward_inverse: np.ndarray | None,
-                      path: pathlib.Path, title: str) -> None:
-  from koopjax import report
-  import matplotlib.pyplot as plt
-
-  fig, ax = plt.subplots(figsize=(5, 5))
-  ax.scatter(forward.real, forward.imag, s=36, c="tab:red", label="λ(C)", zorder=3)
-  if backward_inverse is not None:
-    ax.scatter(backward_inverse.real, backward_inverse.imag, s=60, facecolors="none",
-               edgecolors="tab:blue", label="1/λ(D)", zorder=2)
-  points = forward if backward_inverse is None else np.concatenate([forward, backward_inverse])
-  report.complex_plane(ax, points, title, min_limit=1.15)
-  fig.tight_layout()
-  fig.savefig(path, dpi=120)
-  plt.close(fig)
-
-
-def _summary(errors: np.ndarray) -> dict[str, Any]:
-  mean = np.nanmean(np.where(np.isfinite(errors), errors, np.nan), axis=0)
-  marks = [t for t in (1, 10, 100, 500, 1000) if t <= errors.shape[1]]
-  return {
-      "cumulative_mean_error": float(np.sum(mean)),
-      "final_mean_error": float(mean[-1]),
-      "mean_error_at": {str(t): float(mean[t - 1]) for t in marks},
-      "diverged_rollouts": int(np.sum(~np.all(np.isfinite(errors), axis=1))),
-  }
-
-
-def _complex_list(values: np.ndarray) -> list[list[float]]:
-  return [[float(v.real), float(v.imag)] for v in values]
-
-
-def evaluate(result, out_dir: str | pathlib.Path) -> dict[str, Any]:
-  """Spec 2.1 evaluation of a trained run: long rollouts and the operator's spectrum.
-
-  Rolls out ``cfg.eval_steps`` steps with C only from ``cfg.eval_initial_conditions`` test
-  initial conditions (`rollout_errors`) and writes to ``out_dir``:
-  ``relative_error.png`` (mean and 5–95 % band per step), ``eigenvalues.png`` (λ(C), and
-  1/λ(D) when D is learned, against the unit circle) and ``evaluation.json`` (the curves,
-  the eigenvalues, and a summary).
-
-  Args:
-    result: a `koopjax.train.RunResult` (from `koopjax.train.run` or `restore`).
-    out_dir: output directory (created).
-
-  Returns:
-    The summary dict (also under "summary" in evaluation.json).
-  """
-  cfg = result.cfg
-  out_dir = pathlib.Path(out_dir)
-  out_dir.mkdir(parents=True, exist_ok=True)
-  params = jax.device_get(result.state.params)
-  errors = rollout_errors(params, cfg)
-  starts = initial_conditions(len(trajectory(cfg).test), cfg.eval_steps,
-                              cfg.eval_initial_conditions)
-  forward = np.linalg.eigvals(np.asarray(params["C"], np.float64))
-  backward_inverse = None
-  if "D" in params:
-    backward_inverse = 1.0 / np.linalg.eigvals(np.asarray(params["D"], np.float64))
-  summary = {
-      "config": cfg.name, "system": cfg.system, "step": int(np.asarray(result.state.step)),
-      **_summary(errors),
-      "spectral_radius": float(np.max(np.abs(forward))),
-      "eigenvalue_moduli": sorted(float(m) for m in np.abs(forward)),
-  }
-  finite = np.where(np.isfinite(errors), errors, np.nan)
-  record = {
-      "summary": summary,
-      "initial_conditions": starts.tolist(),
-      "relative_error": {
-          "mean": np.nanmean(finite, axis=0).tolist(),
-          "q05": np.nanquantile(finite, 0.05, axis=0).tolist(),
-          "q95": np.nanquantile(finite, 0.95, axis=0).tolist(),
-      },
-      "eigenvalues_C": _complex_list(forward),
-      "inverse_eigenvalues_D": (None if backward_inverse is None
-                                else _complex_list(backward_inverse)),
-  }
-  (out_dir / "evaluation.json").write_text(json.dumps(record, indent=1) + "\n")
-  title = (f"{cfg.name}: {cfg.eval_initial_conditions} test initial conditions, "
-           f"step {summary['step']}")
-  _plot_errors(finite, out_dir / "relative_error.png", title)
-  _plot_eigenvalues(forward, backward_inverse, out_dir / "eigenvalues.png",
-                    f"{cfg.name}: spectral radius {summary['spectral_radius']:.4f}")
-  return summary
-
-
-def write_report(result) -> None:
-  """Loss curves and the `evaluate` outputs in ``workdir/report/``."""
-  from koopjax import report
-  out = pathlib.Path(result.workdir) / "report"
-  out.mkdir(parents=True, exist_ok=True)
-  report.loss_curves(result.history, out / "loss.png",
-                     keys=("loss", "fwd", "identity", "bwd", "consist", "eigenloss"))
-  summary = evaluate(result, out)
-  print(f"{result.cfg.name}: mean relative error after {result.cfg.eval_steps} steps "
-        f"{summary['final_mean_error']:.4g} (cumulative {summary['cumulative_mean_error']:.4g}); "
-        f"report in {out}")
+def variables_of(state) -> dict[str, Any]:
+  """Model variables from a `TrainState` (the KAE has parameters only)."""
+  return {"params": state.params}

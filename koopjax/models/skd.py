@@ -1,6 +1,6 @@
 """Structured Koopman autoencoder (SKD; Berman, Naiman, Azencot, ICLR 2023).
 
-Architecture of skd-spec.md section 1.1, generalised to any power-of-two image size >= 8:
+Architecture of docs/skd.md ("Architecture"), generalised to any power-of-two image size >= 8:
 the encoder halves the frame with stride-2 4x4 convolutions down to 4x4, a final 4x4 "valid"
 convolution (here the equivalent dense layer) maps it to k features, and an optional LSTM
 k -> k runs over frames; the decoder mirrors it. The per-frame vector entering the Koopman
@@ -10,15 +10,13 @@ Layers followed by BatchNorm have no bias: BatchNorm subtracts the batch mean, s
 has an exact gradient of 0; in float32 it receives rounding noise that Adam normalises into
 full-size random steps (which also made N-device and 1-device runs drift apart).
 
-Model interface shared by all koopjax models (used by the one trainer):
-``init(rng, cfg) -> variables`` and
-``loss_fn(params, model_state, batch, rng, cfg) -> (loss, (metrics, new_model_state))``.
+Implements `koopjax.models.Model`; the analysis of a trained model (eigen-structure, swaps,
+sampling) is in `koopjax.eval.skd`.
 """
 
 from __future__ import annotations
 
-import math
-from typing import Any, NamedTuple
+from typing import Any
 
 import flax.linen as nn
 import jax
@@ -27,11 +25,12 @@ import jax.numpy as jnp
 import koopjax as kj
 from koopjax.configs import SKDConfig
 from koopjax.data.augment import distort_colours
+from koopjax.models.video import load_data  # noqa: F401  (the Model protocol's)
+from koopjax.models.video import stage_widths
+from koopjax.models.video import to_frames
 from koopjax.nn import BatchNormLeakyReLU
 from koopjax.nn import DownConv
 from koopjax.nn import UpConv
-
-PIXEL_SCALE = 1.0 / 256.0  # the reference feeds uint8 / 256, in [0, 1)
 
 
 def _dtype(cfg: SKDConfig):
@@ -42,12 +41,6 @@ def _dtype(cfg: SKDConfig):
 def _exact_dtype(cfg: SKDConfig):
   """Dtype of parameters, latents, the Koopman fit and the losses (never bfloat16)."""
   return jnp.float64 if cfg.precision == "float64" else jnp.float32
-
-
-def _channels(cfg: SKDConfig) -> list[int]:
-  """Channel widths of the stride-2 stages: conv_dim · 2^i down to the 4x4 map."""
-  n_stages = int(math.log2(cfg.image_size)) - 2
-  return [cfg.conv_dim * 2**i for i in range(n_stages)]
 
 
 def _norm_args(train: bool, cfg: SKDConfig, index: int) -> dict[str, Any]:
@@ -88,7 +81,7 @@ class Encoder(nn.Module):
     layer = dict(dtype=dtype, param_dtype=exact)
     b, t = x.shape[:2]
     h = x.reshape((b * t,) + x.shape[2:]).astype(dtype)
-    widths = _channels(cfg)
+    widths = stage_widths(cfg)
     for i, features in enumerate(widths):
       h = DownConv(features, impl=cfg.conv_impl, use_bias=False, **layer)(h)
       h = _batch_norm_leaky_relu(train, cfg, i)(h)
@@ -112,7 +105,7 @@ class Decoder(nn.Module):
     h = z.astype(dtype)
     if cfg.decoder_lstm:
       h = FrameLSTM(cfg.decoder_hidden or cfg.k, **layer)(h)
-    widths = _channels(cfg)[::-1]
+    widths = stage_widths(cfg)[::-1]
     # ConvTranspose (4, 1, 0) from a 1x1 map = a dense layer onto the 4x4 map.
     h = nn.Dense(16 * widths[0], use_bias=False, **layer)(h.reshape((b * t, -1)))
     h = h.reshape((b * t, 4, 4, widths[0]))
@@ -142,13 +135,6 @@ class SKD(nn.Module):
     return self.decoder(z, train)
 
 
-def to_frames(video: jax.Array, dtype=jnp.float32) -> jax.Array:
-  """uint8 videos (b, T, H, W, C) -> floats in [0, 1) (as the reference: / 256)."""
-  if video.dtype != jnp.uint8:
-    raise TypeError(f"batch['video'] must be uint8 (b, T, H, W, C); got {video.dtype}.")
-  return video.astype(dtype) * PIXEL_SCALE
-
-
 def init(rng: jax.Array, cfg: SKDConfig) -> dict[str, Any]:
   """Variables {"params", "batch_stats"} for the config's shapes."""
   x = jnp.zeros((1, cfg.frames, cfg.image_size, cfg.image_size, cfg.channels), _exact_dtype(cfg))
@@ -160,7 +146,7 @@ def _mse(a, b):
 
 
 def forward(params, model_state, batch, rng, cfg: SKDConfig, train: bool = True):
-  """Everything of one SKD pass (spec 1.2-1.4); returns (loss, parts, outputs, new_state)."""
+  """Everything of one SKD pass (docs/skd.md); returns (loss, parts, outputs, new_state)."""
   model = SKD(cfg)
   variables = {"params": params, **model_state}
   mutable = ["batch_stats"] if train else False
@@ -187,7 +173,7 @@ def forward(params, model_state, batch, rng, cfg: SKDConfig, train: bool = True)
   # The spectral gradient explodes as C nears a defective matrix; bound it on this path only.
   c_spectral = kj.clip_gradient_norm(c, cfg.eig_grad_clip) if cfg.eig_grad_clip else c
   e_eig, spectral = kj.skd_spectral_loss(
-      c_spectral, n_static=cfg.static_size, static_mode=cfg.static_mode, dynamic_mode=cfg.dynamic_mode,
+      c_spectral, n_static=cfg.n_static, static_mode=cfg.static_mode, dynamic_mode=cfg.dynamic_mode,
       dynamic_thresh=cfg.dynamic_thresh, ball_thresh=cfg.ball_thresh,
       eigs_thresh=cfg.eigs_thresh)
   loss = cfg.w_rec * e_rec + cfg.w_pred * (e_pred_x + e_pred_z) + cfg.w_eigs * e_eig
@@ -218,7 +204,7 @@ def _motion_parts(z, z_distorted, c, cfg: SKDConfig):
 
 
 def loss_fn(params, model_state, batch, rng, cfg: SKDConfig):
-  """Training loss of spec 1.3: ``15 E_rec + (E_pred_x + E_pred_z) + E_eig`` by default."""
+  """Training loss (docs/skd.md, "Loss"): ``15 E_rec + (E_pred_x + E_pred_z) + E_eig`` by default."""
   loss, parts, _, new_state = forward(params, model_state, batch, rng, cfg, train=True)
   return loss, (parts, new_state)
 
@@ -240,35 +226,9 @@ def batch_keys(cfg: SKDConfig) -> tuple[str, ...]:
   return ("video",)
 
 
-def load_data(cfg: SKDConfig, split: str):
-  from koopjax.data import videos
-  return videos.load(cfg.dataset, split, data_dir=cfg.data_dir, image_size=cfg.image_size,
-                     frames=cfg.frames)
-
-
 def variables_of(state) -> dict[str, Any]:
   """Model variables from a `TrainState`."""
   return {"params": state.params, **state.model_state}
-
-
-class Analysis(NamedTuple):
-  """Latents of a batch with the Koopman operator fitted to them and its eigen-structure."""
-  z: jax.Array            # (b, T, k)
-  C: jax.Array            # (k, k)
-  eig: kj.Eigendecomposition
-  static: jax.Array       # (k,) bool, S of `analysis_static_set`
-
-
-def analyse(variables, video: jax.Array, cfg: SKDConfig) -> Analysis:
-  """Encodes videos, fits C on the batch and splits its modes into static and dynamic."""
-  return analyse_latents(encode(variables, video, cfg), cfg)
-
-
-def analyse_latents(z: jax.Array, cfg: SKDConfig) -> Analysis:
-  """Fits C on latents ``z`` (b, T, k) and splits its modes into static and dynamic."""
-  c = kj.fit_koopman(z, ridge=cfg.ridge)
-  decomposition = kj.eig(c)
-  return Analysis(z, c, decomposition, analysis_static_set(decomposition.eigenvalues, cfg))
 
 
 def analysis_static_set(eigenvalues: jax.Array, cfg: SKDConfig) -> jax.Array:
@@ -276,23 +236,4 @@ def analysis_static_set(eigenvalues: jax.Array, cfg: SKDConfig) -> jax.Array:
   mode with |λ − 1| < ``cfg.analysis_static_radius`` when that is > 0."""
   if cfg.analysis_static_radius > 0:
     return kj.near_one_mask(eigenvalues, cfg.analysis_static_radius)
-  return kj.static_mask(eigenvalues, cfg.static_size, cfg.static_mode)
-
-
-def swap_factors(analysis: Analysis, target: jax.Array, donor: jax.Array,
-                 modes: jax.Array | None = None) -> jax.Array:
-  """Latents with the ``modes`` (default: static) of ``donor`` rows and the rest of ``target``.
-
-  Args:
-    analysis: from `analyse`.
-    target, donor: integer row indices into the analysed batch, shape (n,).
-    modes: boolean mask (k,) or indices; default the static set (two-factor swap: donor
-      identity, target motion).
-  """
-  modes = analysis.static if modes is None else modes
-  return kj.swap(analysis.z[target], analysis.z[donor], analysis.eig.V, analysis.eig.U, modes)
-
-
-def write_report(result) -> None:
-  from koopjax import report
-  report.write_skd_report(result)
+  return kj.static_mask(eigenvalues, cfg.n_static, cfg.static_mode)

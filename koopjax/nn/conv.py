@@ -37,7 +37,7 @@ The fast forms (same FLOPs as the plain ones unless said otherwise):
   autodiff throughout.
 
 Measured per layer (``benchmarks/conv_layers.py``) on a 2-core Intel Xeon, N = 256: the
-plain/fast ratios are in README.md, "Performance".
+plain/fast ratios are in docs/performance.md.
 """
 
 from __future__ import annotations

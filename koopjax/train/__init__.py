@@ -1,5 +1,8 @@
-"""One trainer for every koopjax model: state, jitted sharded step, loop, checkpoints."""
+"""One trainer for every koopjax model: state, `build` (config + mesh -> state + jitted step),
+the loop, checkpoints."""
 
+from koopjax.train.build import Built
+from koopjax.train.build import build
 from koopjax.train.loop import NonFiniteLossError
 from koopjax.train.loop import RunResult
 from koopjax.train.loop import restore
@@ -7,4 +10,5 @@ from koopjax.train.loop import run
 from koopjax.train.state import TrainState
 from koopjax.train.step import train_step
 
-__all__ = ("NonFiniteLossError", "RunResult", "TrainState", "restore", "run", "train_step")
+__all__ = ("Built", "NonFiniteLossError", "RunResult", "TrainState", "build", "restore", "run",
+           "train_step")

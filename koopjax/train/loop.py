@@ -1,8 +1,9 @@
 """The training loop shared by every model: data, sharded state, progress, metrics, resume.
 
 ``run(cfg, workdir)`` trains (or resumes) a run in ``workdir``:
-``workdir/config.json``, ``workdir/metrics.jsonl`` (one JSON line per step),
-``workdir/checkpoints/<step>/`` (orbax) and, at the end, ``workdir/report/``.
+``workdir/config.json``, ``workdir/metrics.jsonl`` (one JSON line per step) and
+``workdir/checkpoints/<step>/`` (orbax). Figures of a finished run are written by
+`koopjax.report.write_run_report` (``koopjax train`` calls it when ``cfg.report``).
 """
 
 from __future__ import annotations
@@ -18,10 +19,9 @@ import numpy as np
 import tqdm
 
 from koopjax import configs
-from koopjax import models
 from koopjax import parallel
 from koopjax.data import loader as loader_lib
-from koopjax.train import step as step_lib
+from koopjax.train.build import build
 from koopjax.train.checkpoint import Checkpointer
 
 # Fields that may change when a run is resumed (schedule, logging, how the run is analysed);
@@ -37,14 +37,24 @@ class NonFiniteLossError(RuntimeError):
 
 @dataclasses.dataclass
 class RunResult:
+  """A trained (or restored) run.
+
+  Attributes:
+    state: the `TrainState`.
+    cfg: its config.
+    workdir: its run directory.
+    history: the logged metrics, one dict per step.
+    start: the step training started from in this call (``cfg.steps``: nothing was left to do).
+  """
   state: Any
   cfg: configs.TrainConfig
   workdir: pathlib.Path
   history: list[dict[str, float]]
+  start: int = 0
 
 
 def _check_resumable(saved: dict[str, Any], cfg: configs.TrainConfig, workdir) -> None:
-  current = configs.to_dict(cfg)
+  saved, current = configs.upgrade_dict(saved), configs.to_dict(cfg)
   different = sorted(k for k in set(saved) | set(current)
                      if k not in RESUMABLE_FIELDS and saved.get(k) != current.get(k))
   if different:
@@ -74,17 +84,13 @@ def run(cfg: configs.TrainConfig, workdir: str | pathlib.Path, *, progress: bool
   workdir = pathlib.Path(workdir).absolute()
   workdir.mkdir(parents=True, exist_ok=True)
   is_main = jax.process_index() == 0
-  model = models.get(cfg.model)
-  mesh = parallel.make_mesh(cfg.num_devices)
+  built = build(cfg)
+  model, mesh, state, step_key = built.model, built.mesh, built.state, built.step_key
   rows = parallel.process_rows(cfg.batch_size, mesh)
 
   train_data = model.load_data(cfg, "train")
   data = loader_lib.ArrayLoader({k: train_data[k] for k in model.batch_keys(cfg)},
                                 cfg.batch_size, cfg.seed)
-  optimizer = step_lib.optimizer_for(cfg)
-  root_key = jax.random.key(cfg.seed)
-  init_key, step_key = jax.random.split(root_key)
-  state = step_lib.init_state(lambda r: model.init(r, cfg), init_key, optimizer, mesh)
 
   checkpointer = Checkpointer(workdir / "checkpoints", cfg.keep_checkpoints)
   start = 0
@@ -100,9 +106,7 @@ def run(cfg: configs.TrainConfig, workdir: str | pathlib.Path, *, progress: bool
     (workdir / "config.json").write_text(configs.dumps(cfg) + "\n")
     _write_history(metrics_path, history)
 
-  train_step = step_lib.compile_train_step(
-      lambda p, s, b, r: model.loss_fn(p, s, b, r, cfg), optimizer, mesh,
-      cpu_conv_library=cfg.cpu_conv_library)
+  train_step = built.step
 
   def make_batch(step: int):
     return parallel.to_global(data.batch(step, rows), mesh)
@@ -160,10 +164,7 @@ def run(cfg: configs.TrainConfig, workdir: str | pathlib.Path, *, progress: bool
     bar.close()
     checkpointer.close()
 
-  result = RunResult(state=state, cfg=cfg, workdir=workdir, history=history)
-  if cfg.report and is_main and start < cfg.steps:
-    model.write_report(result)
-  return result
+  return RunResult(state=state, cfg=cfg, workdir=workdir, history=history, start=start)
 
 
 def restore(workdir: str | pathlib.Path, step: int | None = None) -> RunResult:
@@ -175,10 +176,7 @@ def restore(workdir: str | pathlib.Path, step: int | None = None) -> RunResult:
     if latest is None:
       raise FileNotFoundError(f"no checkpoint in {workdir / 'checkpoints'}; train first.")
     cfg = configs.from_dict(checkpointer.config(latest))
-    model = models.get(cfg.model)
-    mesh = parallel.make_mesh(1)
-    optimizer = step_lib.optimizer_for(cfg)
-    target = step_lib.init_state(lambda r: model.init(r, cfg), jax.random.key(0), optimizer, mesh)
+    target = build(cfg, parallel.make_mesh(1)).state
     state, _ = checkpointer.restore(target, latest)
   finally:
     checkpointer.close()

@@ -5,7 +5,7 @@ version 1.0.0, array_record files). Build it once from a folder of LPC sprite sh
 then load whole splits into memory as uint8 arrays::
 
   from koopjax.data import sprites
-  sprites.prepare(manual_dir="shared/data/lpc-sprites", data_dir="~/tensorflow_datasets")
+  sprites.prepare(manual_dir="path/to/lpc-sprites", data_dir="~/tensorflow_datasets")
   train = sprites.load("~/tensorflow_datasets", "train")  # train["video"]: (9000, 8, 64, 64, 3)
 
 Records are ordered by character code (``skin*216 + pants*36 + top*6 + hair``) and then
@@ -28,7 +28,6 @@ __all__ = (
     "DYNAMIC_FACTORS",
     "STATIC_FACTORS",
     "Sprites",
-    "default_manual_dir",
     "load",
     "prepare",
 )
@@ -45,17 +44,6 @@ _READ_CHUNK = 256  # records decoded per batch read; bounds the transient memory
 _PREPARE_HINT = "koopjax prepare sprites --manual-dir DIR --data-dir DIR"
 
 
-def default_manual_dir() -> pathlib.Path | None:
-  """The checkout's sprite sheets, ``<repository root>/../shared/data/lpc-sprites``, or None.
-
-  The repository root is the folder that contains the `koopjax` package; returns None
-  when that folder does not exist (e.g. in an installed copy of the package).
-  """
-  repository_root = pathlib.Path(__file__).resolve().parents[3]
-  candidate = (repository_root.parent / "shared" / "data" / "lpc-sprites").resolve()
-  return candidate if candidate.is_dir() else None
-
-
 def _data_dir(data_dir: str | os.PathLike[str]) -> str:
   if data_dir is None or not str(data_dir):
     raise ValueError(f"data_dir must be a directory path; got {data_dir!r}.")
@@ -70,7 +58,7 @@ def prepare(manual_dir: str | os.PathLike[str], data_dir: str | os.PathLike[str]
 
   Args:
     manual_dir: folder with ``body/``, ``bottomwear/``, ``topwear/``, ``hair/`` (``0..5.png``
-      each) and ``shoes/1.png``, e.g. `default_manual_dir()`.
+      each) and ``shoes/1.png`` (docs/datasets.md).
     data_dir: TFDS data directory to write into.
 
   Raises:

@@ -1,7 +1,7 @@
 """The published Sprites recipe: which LPC sheet cells form which sequence, and compositing.
 
 Pure numpy/PIL functions with no TFDS dependency. The recipe (Li & Mandt, ICML 2018, as
-documented in ``shared/data/lpc-sprites/README.md``):
+restated in docs/datasets.md):
 
 * A sheet is 832 x 1344 RGBA = 13 columns x 21 rows of 64 x 64 cells.
 * A character is ``body/B.png``, ``bottomwear/P.png``, ``topwear/T.png``, ``hair/H.png``

@@ -1,8 +1,10 @@
-"""Multifactor swaps, quantitatively: which Koopman modes carry which factor.
+"""Swaps of Koopman eigen-components between sequences, scored by a judge; which modes carry
+which factor.
 
-SKD's multifactor swap (skd-spec.md 1.5) exchanges a subset J of eigen-coordinates between a
-target and a donor sequence, ``Re(φ_t[:, Jᶜ] U[Jᶜ] + φ_d[:, J] U[J])``; the reference picks J
-by hand. Here J is found automatically and scored with the judge:
+SKD's swap (docs/evaluation.md, "Swaps") exchanges a subset J of eigen-coordinates between a
+target and a donor sequence, ``Re(φ_t[:, Jᶜ] U[Jᶜ] + φ_d[:, J] U[J])``; J = the static set S
+is the two-factor swap (donor identity, target motion). The multifactor analysis finds J per
+factor automatically instead of by hand:
 
 1. **Components.** The eigenvalues of the real operator C come as real ones and conjugate
    pairs; a component is one real mode or one pair (kept together, so a swap stays real).
@@ -16,13 +18,12 @@ by hand. Here J is found automatically and scored with the judge:
    value while every other head (the other static factors and the action) keeps the
    target's. No published work reports these numbers.
 
-Attribution uses pairs of *training* sequences; the table is scored on test pairs.
+A *latent judge* maps latents (N, T, k) to the judge's probabilities of their decodings,
+``{factor: (N, classes)}`` (`koopjax.eval.skd.make_latent_judge`).
 """
 
 from __future__ import annotations
 
-import json
-import pathlib
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -213,156 +214,40 @@ def incremental_swaps(z_target: np.ndarray, z_donor: np.ndarray, V, U,
   return np.stack(rows) if rows else np.zeros((0,) + np.asarray(z_target).shape, np.float32)
 
 
-def factor_eigenvalue_plot(eigenvalues, static, attribution: Mapping[str, Any],
-                           path: pathlib.Path) -> None:
-  """Eigenvalues of C coloured by the factor their component carries (`attribute_modes`).
+def two_factor_swap_accuracy(z: np.ndarray, labels: Mapping[str, np.ndarray], V, U, static,
+                             latent_judge: LatentJudge, *, dynamic: Sequence[str] = ("action",),
+                             seed: int = 0) -> dict[str, Any]:
+  """Fraction of two-factor swaps in which the judge sees the donor's static labels and the
+  target's dynamic label(s).
 
-  Left: the complex plane with the unit circle; right: a zoom on the static modes (near 1),
-  where the factors crowd. Squares are static modes, circles dynamic ones; grey: no factor.
+  Every sequence is a target once; its donor differs from it in every label where possible
+  (`donors`). The swap ``Re(φ_t[:, D] U[D] + φ_d[:, S] U[S])`` (`koopjax.swap`) is decoded
+  and judged.
+
+  Args:
+    z: latents (N, T, k) of the sequences.
+    labels: factor -> int labels (N,), one entry per judge head.
+    V, U: eigenbasis of C; static: (k,) bool mask of S.
+    latent_judge: latents -> {factor: probabilities (N, classes)} (`koopjax.eval.skd.make_latent_judge`).
+    dynamic: the heads that must keep the target's label (the others take the donor's).
+    seed: seed of the donor choice.
+
+  Returns:
+    {"joint": fraction with every head right, "per_head": {factor: fraction right},
+     "shows_target" / "shows_donor": {factor: fraction of swaps in which the head reads the
+     target's / the donor's label} (a failed head shows whose factor leaked into the swap),
+     "pairs": N, "strict_pairs": pairs differing in every label}.
   """
-  import matplotlib
-
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt
-
-  eigenvalues, static = np.asarray(eigenvalues), np.asarray(static, bool)
-  head_of = np.full(len(eigenvalues), None, object)
-  for modes, head in zip(attribution["components"], attribution["component_head"]):
-    head_of[modes] = head
-  colours = {h: plt.get_cmap("tab10")(i % 10) for i, h in enumerate(attribution["heads"])}
-  fig, axes = plt.subplots(1, 2, figsize=(10, 5))
-  for ax, zoom in zip(axes, (False, True)):
-    angle = np.linspace(0, 2 * np.pi, 400)
-    ax.plot(np.cos(angle), np.sin(angle), color="0.7", lw=1)
-    labelled = set()
-    for head in [None, *attribution["heads"]]:
-      name = head or "no factor"
-      for is_static, marker in ((True, "s"), (False, "o")):
-        pick = np.asarray([h == head for h in head_of]) & (static == is_static)
-        if pick.any():
-          ax.scatter(eigenvalues.real[pick], eigenvalues.imag[pick], marker=marker, s=40,
-                     color=colours.get(head, "0.6"), edgecolors="k", linewidths=0.4,
-                     label=None if name in labelled else name)
-          labelled.add(name)
-    if zoom and static.any():
-      points = eigenvalues[static]
-      pad = max(0.02, 0.15 * float(np.ptp(points.real) + np.ptp(points.imag)))
-      ax.set_xlim(points.real.min() - pad, points.real.max() + pad)
-      ax.set_ylim(points.imag.min() - pad, points.imag.max() + pad)
-      ax.set_title("zoom on the static modes", fontsize=9)
-    else:
-      limit = max(1.1, float(np.max(np.abs(eigenvalues))) * 1.05)
-      ax.set_xlim(-limit, limit)
-      ax.set_ylim(-limit, limit)
-      ax.set_aspect("equal")
-      ax.set_title("eigenvalues of C by attributed factor (■ static, ● dynamic)", fontsize=9)
-    ax.set_xlabel("Re λ")
-    ax.set_ylabel("Im λ")
-    ax.grid(alpha=0.3)
-  axes[0].legend(loc="lower left", fontsize=8)
-  fig.tight_layout()
-  fig.savefig(path, dpi=110)
-  plt.close(fig)
-
-
-def evaluate(*, skd_variables, skd_cfg, train: Mapping[str, np.ndarray], test_z: np.ndarray,
-             test_labels: Mapping[str, np.ndarray], test_video: np.ndarray, analysis,
-             latent_judge: LatentJudge, heads: Sequence[str], static_heads: Sequence[str],
-             seeds: Sequence[int], pairs: int, threshold: float,
-             out_dir: pathlib.Path, encode, decode) -> dict[str, Any]:
-  """Attribution on train pairs, per-factor swap table on test pairs per seed, figures.
-
-  Writes ``out_dir/eigenvalues_by_factor.png`` and ``out_dir/incremental_swap.png``.
-  ``encode(variables, video, cfg)`` and ``decode(variables, z, cfg)`` batch the SKD.
-  """
-  from koopjax import report
-
-  V, U = analysis.eig.V, analysis.eig.U
-  eigenvalues = np.asarray(analysis.eig.eigenvalues)
-  train_labels = {h: np.asarray(train[h]) for h in heads}
-  rng = np.random.default_rng([0, 4])
-  targets = np.sort(rng.choice(len(train["video"]), min(pairs, len(train["video"])),
-                               replace=False))
-  donor, _ = donors(train_labels, seed=0, targets=targets)
-  z_t = encode(skd_variables, train["video"][targets], skd_cfg)
-  z_d = encode(skd_variables, train["video"][donor], skd_cfg)
-  attribution = attribute_modes(
-      z_t, z_d, {h: v[targets] for h, v in train_labels.items()},
-      {h: v[donor] for h, v in train_labels.items()}, V, U, eigenvalues, latent_judge,
-      heads=heads, threshold=threshold)
-  attribution["pairs"] = int(len(targets))
-
-  per_seed = []
-  for seed in seeds:
-    test_donor, _ = donors(test_labels, seed)
-    per_seed.append(factor_swap_table(test_z, test_labels, test_donor, V, U,
-                                      attribution["modes"], latent_judge, static_heads))
-  table = {}
-  for f in per_seed[0]:
-    success = np.asarray([s[f]["success"] for s in per_seed])
-    table[f] = {"modes": per_seed[0][f]["modes"],
-                "success": {"mean": float(success.mean()),
-                            "std": float(success.std(ddof=1)) if len(success) > 1 else 0.0},
-                "donor_rate": {h: float(np.mean([s[f]["donor_rate"][h] for s in per_seed]))
-                               for h in per_seed[0][f]["donor_rate"]},
-                "pairs": per_seed[0][f]["pairs"]}
-
-  factor_eigenvalue_plot(eigenvalues, np.asarray(analysis.static), attribution,
-                         out_dir / "eigenvalues_by_factor.png")
-
-  test_donor, strict = donors(test_labels, seeds[0])
-  target = int(np.flatnonzero(strict)[0]) if strict.any() else 0
-  steps = [f for f in static_heads if attribution["modes"].get(f)]
-  frames = incremental_swaps(test_z[target], test_z[test_donor[target]], V, U,
-                             [attribution["modes"][f] for f in steps])
-  zs = np.concatenate([test_z[[target]], frames, test_z[[test_donor[target]]]])
-  decoded = decode(skd_variables, zs, skd_cfg)
-  rows = [test_video[target]] + list(decoded) + [test_video[test_donor[target]]]
-  names = ["target", "target (recon)"] + ["+ " + f for f in steps] + ["donor (recon)", "donor"]
-  report.video_grid(rows, names, out_dir / "incremental_swap.png",
-                    "incremental multifactor swap: the donor's modes of one more factor per row")
-  result = {"factors": list(static_heads), "attribution": attribution, "table": table,
-            "per_seed": per_seed,
-            "incremental_swap": {"target": target, "donor": int(test_donor[target]),
-                                 "order": steps}}
-  (out_dir / "multifactor.json").write_text(json.dumps(result, indent=2) + "\n")
-  return result
-
-
-def markdown(multi: Mapping[str, Any]) -> list[str]:
-  """Markdown lines of the multifactor results."""
-  attribution, table = multi["attribution"], multi["table"]
-  heads = attribution["heads"]
-  lines = [
-      "## Multifactor swaps (no published numbers exist)",
-      "",
-      f"Modes attributed on {attribution['pairs']} train pairs (effect = gain in the judge's "
-      f"probability of the donor's label when only that component is swapped; threshold "
-      f"{attribution['threshold']}).",
-      "",
-      "| component (modes) | " + " | ".join(heads) + " | attributed to |",
-      "|---|" + "---|" * (len(heads) + 1),
-  ]
-  for modes, effects, head in zip(attribution["components"], attribution["effect"],
-                                  attribution["component_head"]):
-    cells = ["—" if e != e else f"{e:+.2f}" for e in effects]  # e != e: NaN
-    lines.append(f"| {modes} | " + " | ".join(cells) + f" | {head or '—'} |")
-  lines += [
-      "",
-      "Swap only factor f's modes from a donor differing in every label: success = head f "
-      "takes the donor's value while every other head keeps the target's (mean ± std over "
-      "seeds); then the rate at which each head shows the donor's value.",
-      "",
-      "| factor | modes | success | " + " | ".join(f"donor {h}" for h in heads) + " |",
-      "|---|---|---|" + "---|" * len(heads),
-  ]
-  for f in multi["factors"]:
-    if f not in table:
-      lines.append(f"| {f} | none found | — |" + " — |" * len(heads))
-      continue
-    row = table[f]
-    cells = [f"{100 * row['donor_rate'][h]:.1f}%" for h in heads]
-    lines.append(f"| {f} | {row['modes']} | {100 * row['success']['mean']:.1f}% ± "
-                 f"{100 * row['success']['std']:.1f}% | " + " | ".join(cells) + " |")
-  lines += ["", "Figures: `eigenvalues_by_factor.png`, `incremental_swap.png`.", ""]
-  return lines
+  donor, strict = donors(labels, seed)
+  swapped = swap_latents(z, z[donor], V, U, static)
+  probs = latent_judge(swapped)
+  right, shows_target, shows_donor = {}, {}, {}
+  for name, p in probs.items():
+    predicted, target = np.argmax(p, axis=1), np.asarray(labels[name])
+    shows_target[name] = float(np.mean(predicted == target))
+    shows_donor[name] = float(np.mean(predicted == target[donor]))
+    right[name] = predicted == (target if name in dynamic else target[donor])
+  joint = np.all(np.stack(list(right.values())), axis=0)
+  return {"joint": float(joint.mean()), "per_head": {n: float(r.mean()) for n, r in right.items()},
+          "shows_target": shows_target, "shows_donor": shows_donor,
+          "pairs": int(len(z)), "strict_pairs": int(strict.sum())}

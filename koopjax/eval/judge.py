@@ -1,0 +1,84 @@
+"""The judge's own evaluation: per-head accuracy on real test videos, and batched predictions.
+
+A judge must be at least `REQUIRED_ACCURACY` accurate on every head of real test data before
+it judges generated sequences (docs/evaluation.md, "The judge").
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from koopjax.eval.evaluation import Evaluation
+from koopjax.eval.evaluation import Figure
+from koopjax.models import judge as judge_model
+from koopjax.models.video import to_frames
+
+NEEDS_JUDGE = False
+REQUIRED_ACCURACY = 0.99
+
+
+@dataclasses.dataclass(frozen=True)
+class Options:
+  """Knobs of the judge's evaluation."""
+  batch_size: int = 256            # videos classified per call
+
+
+@jax.jit(static_argnames="cfg")
+def _video_probabilities(variables, video, cfg):
+  return judge_model.probabilities(variables, to_frames(video), cfg)
+
+
+def predict(variables, video: np.ndarray, cfg, batch_size: int = 256) -> dict[str, np.ndarray]:
+  """Per-factor probabilities (N, classes_f) of uint8 videos (N, T, H, W, C), in batches."""
+  if len(video) == 0:
+    raise ValueError("predict needs at least one video; got none.")
+  chunks = [jax.device_get(_video_probabilities(variables, jnp.asarray(video[i:i + batch_size]),
+                                                cfg=cfg))
+            for i in range(0, len(video), batch_size)]
+  return {name: np.concatenate([c[name] for c in chunks])
+          for name in judge_model.factor_classes(cfg)}
+
+
+def accuracy(variables, data: Mapping[str, np.ndarray], cfg, batch_size: int = 256
+             ) -> dict[str, float]:
+  """Per-head accuracy on labelled videos: factor -> mean(argmax p(y_f|x) == y_f)."""
+  probs = predict(variables, data["video"], cfg, batch_size)
+  return {name: float(np.mean(np.argmax(p, axis=-1) == np.asarray(data[name])))
+          for name, p in probs.items()}
+
+
+def weak_heads(accuracies: Mapping[str, float], required: float = REQUIRED_ACCURACY
+               ) -> list[str]:
+  """Heads whose accuracy is below ``required``."""
+  return [name for name, acc in accuracies.items() if acc < required]
+
+
+def test_accuracy(run, batch_size: int = 256) -> dict[str, Any]:
+  """Per-head accuracy of a trained judge run on its dataset's test split, with the heads
+  below `REQUIRED_ACCURACY`."""
+  cfg = run.cfg
+  variables = jax.device_get(judge_model.variables_of(run.state))
+  acc = accuracy(variables, judge_model.load_data(cfg, "test"), cfg, batch_size)
+  return {"split": "test", "dataset": cfg.dataset, "step": int(np.asarray(run.state.step)),
+          "accuracy": acc, "required": REQUIRED_ACCURACY, "weak_heads": weak_heads(acc)}
+
+
+def evaluate(run, options: Options = Options(), judge=None) -> Evaluation:
+  """Test accuracy of a judge run (``accuracy.json``)."""
+  del judge
+  record = test_accuracy(run, options.batch_size)
+  return Evaluation("judge", record, {"accuracy.json": record}, ())
+
+
+def run_summary(run) -> Evaluation:
+  """Loss curves and per-head test accuracy."""
+  evaluation = evaluate(run)
+  keys = ["loss"] + [f"ce_{name}" for name in judge_model.factor_classes(run.cfg)]
+  curves = Figure("loss_curves.png", "loss_curves", {"history": run.history, "keys": keys})
+  return evaluation._replace(figures=(curves,))

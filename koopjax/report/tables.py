@@ -1,0 +1,208 @@
+"""Every markdown table koopjax writes: the SKD evaluation's ``results.md`` and its parts.
+
+Each function takes the JSON-ready results of an evaluator (`koopjax.eval`) and returns
+markdown; `MARKDOWN` says which documents get a markdown twin.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from koopjax.eval import probes as probes_lib
+from koopjax.eval.sampling import DIRECTIONS
+from koopjax.eval.sampling import FIXES
+
+# Published Sprites rows (action head under "fix motion, sample static"), to print beside ours.
+PUBLISHED_SPRITES = (
+    ("SKD (published; recalled, not re-read)", "100%", "8.999", "1.6e-7", "2.197"),
+    ("C-DSVAE (published)", "99.99%", "8.871", "0.014", "2.197"),
+    ("S3VAE (published)", "99.49%", "8.637", "0.041", "2.197"),
+)
+
+def _pm(stat: Mapping[str, float], scale: float = 1.0, digits: int = 3, pct: bool = False) -> str:
+  suffix = "%" if pct else ""
+  return (f"{scale * stat['mean']:.{digits}f}{suffix} ± {scale * stat['std']:.{digits}f}"
+          f"{suffix}")
+
+
+def static_set_description(analysis: Mapping[str, Any]) -> str:
+  """How S was chosen and its size, from ``results["analysis"]``."""
+  size = len(analysis["static_modes"])
+  if analysis.get("static_radius", 0.0) > 0:
+    rule = f"every mode with |λ − 1| < {analysis['static_radius']:g}"
+  else:
+    rule = f"κ = {analysis['n_static']} components by `{analysis['static_mode']}`"
+  return f"static set S = {rule} ({size} of {analysis['k']} modes)"
+
+
+def skd_results(results: Mapping[str, Any]) -> str:
+  """``results.md`` of `koopjax.eval.skd.evaluate` (mean ± std over seeds)."""
+  dynamic, static_heads = results["heads"]["dynamic"], results["heads"]["static"]
+  summary = results["summary"]
+  n_seeds = len(results["per_seed"])
+  action = dynamic[0]
+  fm = summary["fix_motion"][action]
+  lines = [
+      f"# SKD evaluation: {results['skd_run']} (step {results['skd_step']})",
+      "",
+      f"Dataset {results['dataset']}, {results['test_sequences']} test sequences, judge "
+      f"{results['judge_run']}; mean ± std over {n_seeds} seed(s). C fitted on "
+      f"{results['analysis']['fitted_on']} test sequences; " + static_set_description(
+          results["analysis"]) + ".",
+      "",
+      "Judge accuracy on real test videos: " + ", ".join(
+          f"{k} {100 * v:.2f}%" for k, v in results["judge_test_accuracy"].items()) + ".",
+      "Judge accuracy on SKD reconstructions: " + ", ".join(
+          f"{k} {100 * v:.2f}%" for k, v in results["reconstruction_accuracy"].items()) + ".",
+      "",
+      f"## Fix dynamics, sample static: the {action} head (the main table)",
+      "",
+      "| model | Acc | IS | H(y|x) | H(y) |",
+      "|---|---|---|---|---|",
+      f"| koopjax SKD, {results['dataset']} (this run) | {_pm(fm['acc'], 100, 2, True)} | "
+      f"{_pm(fm['IS'])} | {_pm(fm['H_yx'], digits=4)} | {_pm(fm['H_y'])} |",
+  ]
+  lines += [f"| {row[0]}, Sprites | {' | '.join(row[1:])} |" for row in PUBLISHED_SPRITES]
+  lines += [
+      "",
+      f"Upper bounds: IS ≤ number of {action} classes, H(y) ≤ ln(classes) (Sprites: 9 and "
+      "2.197). Published rows are Sprites; compare like with like.",
+      "",
+      "## Fix static, sample dynamics: the static heads keep their labels",
+      "",
+      "| head | Acc | IS | H(y|x) | H(y) |",
+      "|---|---|---|---|---|",
+  ]
+  fs = summary["fix_static"]
+  for name in static_heads:
+    m = fs[name]
+    lines.append(f"| {name} | {_pm(m['acc'], 100, 2, True)} | {_pm(m['IS'])} | "
+                 f"{_pm(m['H_yx'], digits=4)} | {_pm(m['H_y'])} |")
+  lines += [
+      "",
+      "Leakage (lower = the sampled part really changed): accuracy of the *other* heads "
+      "against the original labels.",
+      "",
+      "| direction | " + " | ".join(list(dynamic) + list(static_heads)) + " |",
+      "|---|" + "---|" * (len(dynamic) + len(static_heads)),
+  ]
+  for fix in FIXES:
+    row = summary[f"fix_{fix}"]
+    cells = [_pm(row[n]["acc"], 100, 1, True) for n in list(dynamic) + list(static_heads)]
+    lines.append(f"| {DIRECTIONS[fix]} | " + " | ".join(cells) + " |")
+  tf = summary["two_factor_swap"]
+  pairs = results["per_seed"][0]["two_factor_swap"]["pairs"]
+  lines += [
+      "",
+      "## Two-factor swaps (donor's static modes into the target)",
+      "",
+      f"Joint success (every static head = donor's label and {action} = target's): "
+      f"**{_pm(tf['joint'], 100, 2, True)}** over {pairs} pairs per seed (donors differ from "
+      "targets in every label where possible).",
+      "",
+      "| head | " + " | ".join(tf["per_head"]) + " |",
+      "|---|" + "---|" * len(tf["per_head"]),
+      "| right | " + " | ".join(_pm(v, 100, 1, True) for v in tf["per_head"].values()) + " |",
+  ]
+  lines += [f"| shows the {whose}'s label | " + " | ".join(
+      _pm(v, 100, 1, True) for v in tf[f"shows_{whose}"].values()) + " |"
+      for whose in ("target", "donor")]
+  lines += ["", "The last two rows say whose label a head reads: a wrong head shows which side "
+            "leaked into the swap (or neither).", ""]
+  lines += multifactor(results["multifactor"])
+  lines += probe_table(results["probes"])
+  return "\n".join(lines) + "\n"
+
+
+def multifactor(multi: Mapping[str, Any]) -> list[str]:
+  """Markdown lines of the multifactor results."""
+  attribution, table = multi["attribution"], multi["table"]
+  heads = attribution["heads"]
+  lines = [
+      "## Multifactor swaps (no published numbers exist)",
+      "",
+      f"Modes attributed on {attribution['pairs']} train pairs (effect = gain in the judge's "
+      f"probability of the donor's label when only that component is swapped; threshold "
+      f"{attribution['threshold']}).",
+      "",
+      "| component (modes) | " + " | ".join(heads) + " | attributed to |",
+      "|---|" + "---|" * (len(heads) + 1),
+  ]
+  for modes, effects, head in zip(attribution["components"], attribution["effect"],
+                                  attribution["component_head"]):
+    cells = ["—" if e != e else f"{e:+.2f}" for e in effects]  # e != e: NaN
+    lines.append(f"| {modes} | " + " | ".join(cells) + f" | {head or '—'} |")
+  lines += [
+      "",
+      "Swap only factor f's modes from a donor differing in every label: success = head f "
+      "takes the donor's value while every other head keeps the target's (mean ± std over "
+      "seeds); then the rate at which each head shows the donor's value.",
+      "",
+      "| factor | modes | success | " + " | ".join(f"donor {h}" for h in heads) + " |",
+      "|---|---|---|" + "---|" * len(heads),
+  ]
+  for f in multi["factors"]:
+    if f not in table:
+      lines.append(f"| {f} | none found | — |" + " — |" * len(heads))
+      continue
+    row = table[f]
+    cells = [f"{100 * row['donor_rate'][h]:.1f}%" for h in heads]
+    lines.append(f"| {f} | {row['modes']} | {100 * row['success']['mean']:.1f}% ± "
+                 f"{100 * row['success']['std']:.1f}% | " + " | ".join(cells) + " |")
+  lines += ["", "Figures: `eigenvalues_by_factor.png`, `incremental_swap.png`.", ""]
+  return lines
+
+
+def probe_table(probes: Mapping[str, Mapping[str, float]]) -> list[str]:
+  """Lines of the results.md section for `mode_probes`' output."""
+  factors = list(probes["chance"])
+  lines = [
+      "## Linear probes: where each factor lives",
+      "",
+      "Test accuracy of a ridge-regression probe trained on train latents' eigen-coordinates "
+      "(`koopjax.eval.probes`). A static factor should be read from the S modes' time mean, "
+      "not from the D modes'; the motion from the D modes.",
+      "",
+      "| probe input | " + " | ".join(factors) + " |",
+      "|---|" + "---|" * len(factors),
+  ]
+  for name, _, _ in probes_lib.INPUTS:
+    if name in probes:
+      lines.append(f"| {probes_lib.DESCRIPTIONS[name]} | " +
+                   " | ".join(f"{100 * probes[name][f]:.1f}%" for f in factors) + " |")
+  lines.append("| chance | " + " | ".join(f"{100 * probes['chance'][f]:.1f}%"
+                                        for f in factors) + " |")
+  return lines + [""]
+
+
+# (model, JSON document of its evaluation) -> (markdown document, its renderer)
+MARKDOWN = {("skd", "results.json"): ("results.md", skd_results)}
+
+
+def _skd_headline(evaluation) -> str:
+  action = evaluation.record["summary"]["fix_motion"]["action"]
+  return (f"fix dynamics, sample static: action acc {100 * action['acc']['mean']:.2f}% ± "
+          f"{100 * action['acc']['std']:.2f}%, IS {action['IS']['mean']:.3f}")
+
+
+def _kae_headline(evaluation) -> str:
+  summary = evaluation.record["summary"]
+  return (f"{summary['config']}: mean relative error after {len(evaluation.record['relative_error']['mean'])} "
+          f"steps {summary['final_mean_error']:.4g} (cumulative "
+          f"{summary['cumulative_mean_error']:.4g})")
+
+
+def _judge_headline(evaluation) -> str:
+  return "test accuracy per head: " + ", ".join(
+      f"{name} {100 * acc:.2f}%" for name, acc in evaluation.record["accuracy"].items())
+
+
+def headline(evaluation) -> str:
+  """One line with an evaluation's main numbers (empty for a training summary without one)."""
+  render = {("skd", "results.json"): _skd_headline, ("kae", "evaluation.json"): _kae_headline,
+            ("judge", "accuracy.json"): _judge_headline}
+  for (model, document), line in render.items():
+    if evaluation.model == model and document in evaluation.documents:
+      return line(evaluation)
+  return ""
