@@ -10,7 +10,7 @@ the gaussian / eigenloss-off baseline on two numbers:
   "speed-up" = epochs the baseline needs / epochs the configuration needs to reach the loss
   the baseline ends with;
 - **cumulative long-term error**: Σ over ``eval_steps`` (1000) steps of the mean relative
-  error of C-only rollouts from 30 test initial conditions (`kae.rollout_errors`); "error
+  error of C-only rollouts from 30 test initial conditions (`kae_eval.rollout_errors`); "error
   ratio" = configuration / baseline (lower is better).
 
 Medians over seeds (for epochs with an even number of seeds, the lower middle value); τ uses
@@ -18,9 +18,10 @@ the upper median of the baseline's final losses, so the baseline's median run re
 configuration whose median run never reaches τ shows "> E" (E epochs).
 The paper reports up to 5x faster convergence and up to 3x lower long-term error.
 
-Training is exactly `koopjax train`'s (same `init_state`, optimiser, `ArrayLoader` batches
-and `train_step`), with the steps of one epoch run in one jitted `lax.scan` so that each
-(system, eigenloss) pair compiles once; checked against `koopjax.train.run` in the tests.
+Training is exactly `koopjax train`'s: every run is assembled by `koopjax.train.build` (state,
+optimiser, step keys) and fed the same `ArrayLoader` batches; the built step runs one epoch per
+jitted `lax.scan`, so that each (system, eigenloss) pair compiles once. Checked against
+`koopjax.train.run` in the tests.
 
 Usage::
 
@@ -46,9 +47,10 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 from koopjax import configs  # noqa: E402
 from koopjax import parallel  # noqa: E402
+from koopjax import train  # noqa: E402
 from koopjax.data import loader as loader_lib  # noqa: E402
+from koopjax.eval import kae as kae_eval  # noqa: E402
 from koopjax.models import kae  # noqa: E402
-from koopjax.train import step as step_lib  # noqa: E402
 
 # (label, config overrides) of the operator initialisations compared.
 INITS = (
@@ -64,41 +66,33 @@ BASELINE = ("gaussian", False)
 PAPER = "up to 5x faster convergence; up to 3x lower cumulative long-term error"
 
 
-def make_epoch_fn(cfg: configs.KAEConfig, steps_per_epoch: int):
-  """One jitted call = one epoch of `step_lib.train_step` over a (steps, B) index array."""
-  optimizer = step_lib.make_optimizer(cfg.learning_rate, cfg.grad_clip_norm)
-
-  def loss_fn(params, model_state, batch, rng):
-    return kae.loss_fn(params, model_state, batch, rng, cfg)
-
+def make_epoch_fn(update, steps_per_epoch: int):
+  """One jitted call = one epoch of a built run's pure step (`train.Built.update`) over a
+  (steps, B) index array into device-resident windows."""
   def epoch(state, windows, indices, step_key):
     def one(state, index):
       rng = jax.random.fold_in(step_key, state.step)
-      state, metrics = step_lib.train_step(state, {"window": windows[index]}, rng,
-                                           loss_fn=loss_fn, optimizer=optimizer)
+      state, metrics = update(state, {"window": windows[index]}, rng)
       return state, metrics["finite"]
 
     state, finite = jax.lax.scan(one, state, indices, length=steps_per_epoch)
     return state, jnp.all(finite)
 
-  return jax.jit(epoch, donate_argnums=0), optimizer
+  return jax.jit(epoch, donate_argnums=0)
 
 
-def train_curve(cfg: configs.KAEConfig, epochs: int, epoch_fn, optimizer,
-                windows: np.ndarray, device_windows: jax.Array, val_fn, mesh
-                ) -> tuple[Any, np.ndarray]:
+def train_curve(cfg: configs.KAEConfig, epochs: int, epoch_fn, windows: np.ndarray,
+                device_windows: jax.Array, val_fn, mesh) -> tuple[Any, np.ndarray]:
   """Trains ``cfg`` for ``epochs`` epochs; returns (params, validation loss after each)."""
   data = loader_lib.ArrayLoader({"window": windows}, cfg.batch_size, cfg.seed)
   spe = data.steps_per_epoch
-  init_key, step_key = jax.random.split(jax.random.key(cfg.seed))
-  # The same variables `koopjax train` builds (init_state traces kae.init under jit, which
-  # costs ~3 s of compilation per configuration; eager initialisation gives the same values).
-  variables = kae.init(init_key, cfg)
-  state = step_lib.init_state(lambda _: variables, init_key, optimizer, mesh)
+  # The state `koopjax train` starts from (eager init: same values, no compilation per run).
+  built = train.build(cfg, mesh, jit_init=False)
+  state = built.state
   val = np.empty(epochs)
   for e in range(epochs):
     indices = np.stack([data.indices(step) for step in range(e * spe, (e + 1) * spe)])
-    state, _ = epoch_fn(state, device_windows, jnp.asarray(indices), step_key)
+    state, _ = epoch_fn(state, device_windows, jnp.asarray(indices), built.step_key)
     val[e] = float(val_fn(state.params))
   return jax.device_get(state.params), val
 
@@ -123,16 +117,18 @@ def run_system(name: str, epochs: int, seeds: int, eigenloss_weight: float,
   for eigenloss in (False, True):
     group = dataclasses.replace(base, w_eigenloss=eigenloss_weight if eigenloss else 0.0)
     configs.validate(group)
-    epoch_fn, optimizer = make_epoch_fn(group, steps_per_epoch)
+    # One compiled epoch per group: the loss and optimiser do not depend on the seed or the
+    # operator initialisation, which are all that differ within the group.
+    epoch_fn = make_epoch_fn(train.build(group, mesh, jit_init=False).update, steps_per_epoch)
     val_fn = jax.jit(lambda p, group=group: kae.prediction_mse(p, val_windows, group))
     for label, overrides in inits:
       for seed in range(seeds):
         cfg = dataclasses.replace(group, seed=seed, **overrides)
         configs.validate(cfg)
         start = time.perf_counter()
-        params, curve = train_curve(cfg, epochs, epoch_fn, optimizer, windows, device_windows,
-                                     val_fn, mesh)
-        errors = kae.rollout_errors(params, group)
+        params, curve = train_curve(cfg, epochs, epoch_fn, windows, device_windows, val_fn,
+                                    mesh)
+        errors = kae_eval.rollout_errors(params, group)
         # A rollout that overflowed (|λ| > 1 grows the latent without bound) counts as inf.
         mean_error = np.mean(np.where(np.isfinite(errors), errors, np.inf), axis=0)
         records.append({

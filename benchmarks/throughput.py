@@ -30,8 +30,8 @@ initialises a JAX backend.
 On a CPU host each step takes seconds, so the default there is a small sweep with few timed steps
 (printed as such); the >= 50-step requirement applies to accelerator runs (default 50 steps).
 
-Figures measured with it, and what was tried to make the step fast, are in README.md,
-"Performance"; ``benchmarks/gpu_session.sh`` runs it on a lent accelerator within a time
+Figures measured with it, and what was tried to make the step fast, are in
+docs/performance.md; ``benchmarks/gpu_session.sh`` runs it on a lent accelerator within a time
 budget (``--budget-s``).
 """
 
@@ -63,6 +63,8 @@ PRECISIONS = ("float32", "bfloat16")
 FULL_BATCHES = (8, 16, 32, 64, 128, 256, 512, 1024)
 REFERENCE = {"batch": 32, "devices": 1, "precision": "float32"}
 PIPELINE_FACTOR = 5.0
+# Benchmarks read data from beside the checkout (never copied into the repository).
+DEFAULT_SPRITE_SHEETS = ROOT.parent / "shared" / "data" / "lpc-sprites"
 
 # Dense peak FLOP/s per device (vendor data sheets, no sparsity): bfloat16 tensor cores, TF32
 # tensor cores, and float32 without tensor cores. Matched by substring of `device_kind`, first
@@ -257,7 +259,7 @@ def worker_eig(spec: dict[str, Any]) -> dict[str, Any]:
   k, reps = cfg.k, spec.get("reps", 200)
 
   def loss(c):
-    return kj.skd_spectral_loss(c, n_static=cfg.static_size, static_mode=cfg.static_mode,
+    return kj.skd_spectral_loss(c, n_static=cfg.n_static, static_mode=cfg.static_mode,
                                 dynamic_mode=cfg.dynamic_mode,
                                 dynamic_thresh=cfg.dynamic_thresh, ball_thresh=cfg.ball_thresh,
                                 eigs_thresh=cfg.eigs_thresh)[0]
@@ -312,22 +314,14 @@ def _jax_setup(cfg, devices: int):
   The step is traced at its first call or `lower`, so a patch active then (the host
   eigenvalue path) takes effect.
   """
-  import jax
+  from benchmarks import timing
   from koopjax import parallel
-  from koopjax.models import skd
-  from koopjax.train import bench_util
-  from koopjax.train import step as step_lib
+  from koopjax import train
 
-  mesh = parallel.make_mesh(devices)
-  optimizer = step_lib.make_optimizer(cfg.learning_rate, cfg.grad_clip_norm)
-  state = step_lib.init_state(lambda r: skd.init(r, cfg), jax.random.key(cfg.seed), optimizer,
-                              mesh)
-  batch = bench_util.synthetic_video_batch(cfg.batch_size, cfg.frames, cfg.image_size,
-                                           cfg.channels, mesh, seed=1)
-  train_step = step_lib.compile_train_step(lambda p, s, b, r: skd.loss_fn(p, s, b, r, cfg),
-                                           optimizer, mesh,
-                                           cpu_conv_library=cfg.cpu_conv_library)
-  return mesh, state, batch, train_step
+  built = train.build(cfg, parallel.make_mesh(devices))
+  batch = timing.synthetic_video_batch(cfg.batch_size, cfg.frames, cfg.image_size,
+                                       cfg.channels, built.mesh, seed=1)
+  return built.mesh, built.state, batch, built.step
 
 
 def _torch_setup(cfg, compile: bool, channels_last: bool = True):
@@ -354,7 +348,7 @@ def worker_jax(spec: dict[str, Any]) -> dict[str, Any]:
   import numpy as np
   from koopjax import parallel
   from koopjax.data import loader as loader_lib
-  from koopjax.train import bench_util
+  from benchmarks import timing
 
   cfg = _config(spec)
   mesh, state, batch, train_step = _jax_setup(cfg, spec["devices"])
@@ -387,8 +381,8 @@ def worker_jax(spec: dict[str, Any]) -> dict[str, Any]:
     state, metrics = compiled(state, batch, keys[next(calls)])
     return state, metrics
 
-  first = bench_util.time_calls(one_step, 1)[0]
-  times = bench_util.time_calls(one_step, spec["steps"], warmup=spec["warmup"] - 1)
+  first = timing.time_calls(one_step, 1)[0]
+  times = timing.time_calls(one_step, spec["steps"], warmup=spec["warmup"] - 1)
   losses = [float(metrics["loss"])]
   suffix = {None: "", "device": "[device-eig]", "host": "[host-eig]"}[spec.get("eig_path")]
   if jax.default_backend() == "cpu" and cfg.cpu_conv_library != "eigen":
@@ -396,7 +390,7 @@ def worker_jax(spec: dict[str, Any]) -> dict[str, Any]:
   record = {"kind": "train_step", "impl": "koopjax" + suffix,
             "batch": cfg.batch_size, "devices": mesh.devices.size, "precision": cfg.precision,
             "warmup": spec["warmup"], "lower_s": lower_s, "compile_s": compile_s,
-            "first_step_s": first, **bench_util.summarise(times),
+            "first_step_s": first, **timing.summarise(times),
             "flops_per_step": flops_per_device * mesh.devices.size,
             "flops_per_device": flops_per_device,
             "flops_source": "XLA cost_analysis of the compiled step (per device x devices)",
@@ -449,8 +443,8 @@ def worker_torch(spec: dict[str, Any]) -> dict[str, Any]:
   for _ in range(spec["warmup"] - 1):
     timed()
   times = [timed() for _ in range(spec["steps"])]
-  from koopjax.train import bench_util  # numpy-only helpers (imports jax, no backend use)
-  summary = bench_util.summarise(times)
+  from benchmarks import timing  # numpy-only helpers (imports jax, no backend use)
+  summary = timing.summarise(times)
   if device == "cuda":
     peak, peak_kind = torch.cuda.max_memory_allocated(), "torch.cuda.max_memory_allocated"
   else:
@@ -572,7 +566,7 @@ def worker_pipeline(spec: dict[str, Any]) -> dict[str, Any]:
       arrays = sprites.load(data_dir, "train")
       source = f"sprites train ({data_dir})"
     except FileNotFoundError:
-      manual = spec.get("manual_dir") or sprites.default_manual_dir()
+      manual = spec.get("manual_dir") or DEFAULT_SPRITE_SHEETS
       if manual and pathlib.Path(manual).is_dir():
         log(f"[pipeline] building Sprites into {data_dir} from {manual} ...")
         sprites.prepare(manual, data_dir)
@@ -825,7 +819,7 @@ def main(argv: list[str] | None = None) -> int:
                       "per-step sync) at the reference point (auto: on accelerators)")
   parser.add_argument("--data-dir", help="TFDS data dir with Sprites (built there if missing)")
   parser.add_argument("--manual-dir", help="LPC sprite sheets to build Sprites from "
-                      "(default: the checkout's shared/data/lpc-sprites)")
+                      "(default: ../shared/data/lpc-sprites beside the checkout, if present)")
   parser.add_argument("--host-devices", type=int, default=0,
                       help="CPU only: split the host into N fake XLA devices")
   parser.add_argument("--json", help="write the records (a JSON list) to this file; "

@@ -1,6 +1,6 @@
 """The SKD model, loss and train step of koopjax written in PyTorch (benchmarks only).
 
-Same model and loss as `koopjax.models.skd` (skd-spec.md section 1), in PyTorch's own idiom:
+Same model and loss as `koopjax.models.skd` (docs/skd.md), in PyTorch's own idiom:
 
 * encoder: stride-2 ``Conv2d(k=4, s=2, p=1)`` stages (no bias: each is followed by
   BatchNorm), BatchNorm2d (momentum 0.1, eps 1e-5), LeakyReLU(0.2), then a 4x4 "valid"
@@ -165,9 +165,9 @@ class _ClipGradientNorm(torch.autograd.Function):
 
 
 def spectral_loss(c: torch.Tensor, cfg: Any) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-  """E_eig = E_static + E_dynamic (skd-spec.md 1.4) on ``torch.linalg.eigvals(C)``."""
+  """E_eig = E_static + E_dynamic (docs/skd.md, "Spectral loss") on ``torch.linalg.eigvals(C)``."""
   eigenvalues = torch.linalg.eigvals(c)
-  mask = static_mask(eigenvalues, cfg.static_size, cfg.static_mode)
+  mask = static_mask(eigenvalues, cfg.n_static, cfg.static_mode)
   re, im = eigenvalues.real, eigenvalues.imag
   dn = re**2 + im**2
   db_sq = (re - 1.0)**2 + im**2
@@ -200,7 +200,7 @@ def spectral_loss(c: torch.Tensor, cfg: Any) -> tuple[torch.Tensor, dict[str, to
 def loss_fn(model: TorchSKD, video: torch.Tensor, cfg: Any, *, channels_last: bool = True,
             autocast_dtype: torch.dtype | None = None
             ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-  """The SKD training loss (skd-spec.md 1.3) of a uint8 batch (b, T, H, W, C).
+  """The SKD training loss (docs/skd.md, "Loss") of a uint8 batch (b, T, H, W, C).
 
   ``autocast_dtype=torch.bfloat16`` runs convolutions, linear layers and LSTMs in bfloat16
   while the Koopman fit, eigenvalues and losses stay in float32 (koopjax's ``precision``).

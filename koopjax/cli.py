@@ -98,8 +98,9 @@ def _judge(args: argparse.Namespace) -> int:
 def _evaluation_options(options_class, args: argparse.Namespace):
   """The evaluator's options from the flags given, and the flags it does not take."""
   fields = {f.name for f in dataclasses.fields(options_class)}
+  # None: not given; a flag (store_true) is given when True (0 is a value, not "not given").
   given = {dest: getattr(args, dest) for dest in EVALUATE_FLAGS
-           if getattr(args, dest) not in (None, False)}
+           if getattr(args, dest) is not None and getattr(args, dest) is not False}
   values = {k: tuple(v) if isinstance(v, list) else v for k, v in given.items() if k in fields}
   return options_class(**values), sorted(set(given) - fields)
 

@@ -1,10 +1,8 @@
-"""Tests of the judge, its metrics, the SKD sampling/swap protocol, multifactor attribution and
-the `judge` / `evaluate` command-line verbs."""
+"""Tests of the evaluation: judge metrics, the sampling protocol, swaps and multifactor
+attribution, linear probes, and the SKD evaluator end to end."""
 
-import dataclasses
 import json
 import pathlib
-import sys
 import types
 
 import jax
@@ -16,18 +14,14 @@ import koopjax as kj
 from koopjax import cli
 from koopjax import configs
 from koopjax import eval as kev
-from koopjax import models
-from koopjax import report
-from koopjax.eval import multifactor
-from koopjax.eval import protocol
+from koopjax import train
+from koopjax.eval import probes
+from koopjax.eval import sampling
+from koopjax.eval import skd as skd_eval
+from koopjax.eval import swaps
 from koopjax.models import judge
 from koopjax.models import skd
-from koopjax.train import loop
-
-TINY = configs.get_config("tiny")
-TINY_JUDGE = dataclasses.replace(configs.get_config("judge_synthetic"), conv_dim=4, hidden=8,
-                                 batch_size=16, steps=3, log_every=1, report=False,
-                                 num_devices=1)
+from koopjax.report import tables
 
 
 # ----------------------------------------------------------------------------- metrics
@@ -92,119 +86,66 @@ def test_judge_metrics_errors():
     kev.judge_metrics(np.eye(2), np.array([0, 1, 1]))
 
 
-# ----------------------------------------------------------------------------- judge model
-
-
-def fake_labelled(cfg, n=32, seed=0):
-  rng = np.random.default_rng(seed)
-  data = {"video": rng.integers(0, 256, (n, cfg.frames, cfg.image_size, cfg.image_size, 3),
-                                dtype=np.uint8)}
-  for name, classes in judge.factor_classes(cfg).items():
-    data[name] = rng.integers(0, classes, n).astype(np.int32)
-  return data
-
-
-def test_judge_heads_loss_and_training_through_the_one_trainer(tmp_path, monkeypatch):
-  cfg = TINY_JUDGE
-  assert list(judge.factor_classes(cfg)) == ["action", "skin", "pants", "top", "hair",
-                                             "background"]
-  assert judge.batch_keys(cfg) == ("video", *judge.factor_classes(cfg))
-  data = fake_labelled(cfg)
-  variables = judge.init(jax.random.key(0), cfg)
-  assert set(variables) == {"params"}
-  probs = jax.jit(judge.probabilities, static_argnums=2)(
-      variables, judge.to_frames(jnp.asarray(data["video"][:4])), cfg)
-  for name, classes in judge.factor_classes(cfg).items():
-    assert probs[name].shape == (4, classes)
-    np.testing.assert_allclose(np.sum(probs[name], axis=1), 1, rtol=1e-5)
-  loss_fn = jax.jit(judge.loss_fn, static_argnums=4)
-  loss, (metrics, state) = loss_fn(variables["params"], {}, data, None, cfg)
-  assert np.isfinite(loss) and state == {} and "acc_action" in metrics and "ce_hair" in metrics
-  with pytest.raises(ValueError, match="sequences of shape"):
-    judge.logits(variables, jnp.zeros((1, 8, 16, 16, 3)), cfg)
-
-  monkeypatch.setattr(judge, "load_data", lambda cfg, split: fake_labelled(cfg, 32, 1))
-  result = loop.run(cfg, tmp_path / "judge", progress=False)
-  restored = loop.restore(tmp_path / "judge")
-  assert isinstance(restored.cfg, configs.JudgeConfig) and restored.cfg == cfg
-  jax.tree.map(np.testing.assert_array_equal, jax.device_get(result.state.params),
-               jax.device_get(restored.state.params))
-  report = judge.test_accuracy_report(restored)
-  assert set(report["accuracy"]) == set(judge.factor_classes(cfg))
-  assert json.loads((tmp_path / "judge" / "report" / "accuracy.json").read_text()) == report
-
-
-def test_judge_config_validation():
-  configs.validate(configs.get_config("judge_synthetic"))
-  cases = [("dataset=mnist", "dataset"), ("image_size=48", "image_size"),
-           ("conv_impl=cuda", "conv_impl"), ("hidden=0", "hidden")]
-  for override, field in cases:
-    with pytest.raises(configs.ConfigError, match=repr(field)):
-      configs.validate(configs.apply_overrides(TINY_JUDGE, [override]))
-  with pytest.raises(configs.ConfigError, match="data_dir"):
-    configs.validate(configs.get_config("judge_sprites"))
-
-
 # ----------------------------------------------------------------------------- protocol
 
 
 @pytest.fixture(scope="module")
-def tiny_skd():
-  variables = jax.jit(skd.init, static_argnums=1)(jax.random.key(0), TINY)
-  video = np.random.default_rng(0).integers(0, 256, (24, TINY.frames, 32, 32, 3), np.uint8)
-  return variables, video, jax.jit(skd.analyse, static_argnums=2)(variables, video, TINY)
+def tiny_skd(tiny):
+  variables = jax.jit(skd.init, static_argnums=1)(jax.random.key(0), tiny)
+  video = np.random.default_rng(0).integers(0, 256, (24, tiny.frames, 32, 32, 3), np.uint8)
+  return variables, video, jax.jit(skd_eval.analyse, static_argnums=2)(variables, video, tiny)
 
 
 def test_sample_latents_shapes_determinism_and_fixed_parts(tiny_skd):
   _, _, analysis = tiny_skd
   z, (V, U), static = analysis.z, analysis.eig[1:], analysis.static
   key = jax.random.key(3)
-  a = protocol.sample_latents(z, V, U, static, key, "motion")
+  a = sampling.sample_latents(z, V, U, static, key, "motion")
   assert a.shape == z.shape and a.dtype == z.dtype
-  np.testing.assert_array_equal(a, protocol.sample_latents(z, V, U, static, key, "motion"))
-  assert not np.allclose(a, protocol.sample_latents(z, V, U, static, jax.random.key(4), "motion"))
+  np.testing.assert_array_equal(a, sampling.sample_latents(z, V, U, static, key, "motion"))
+  assert not np.allclose(a, sampling.sample_latents(z, V, U, static, jax.random.key(4), "motion"))
   # the kept part is unchanged: project onto eigen-coordinates
   phi, phi_a = np.asarray(z @ V), np.asarray(a @ V)
   kept = ~np.asarray(static)
   np.testing.assert_allclose(phi_a[..., kept], phi[..., kept], atol=1e-4)
   assert not np.allclose(phi_a[..., ~kept], phi[..., ~kept], atol=1e-3)
   everything = jnp.ones_like(static)
-  np.testing.assert_allclose(protocol.sample_latents(z, V, U, everything, key, "static"), z,
+  np.testing.assert_allclose(sampling.sample_latents(z, V, U, everything, key, "static"), z,
                              atol=1e-4)
   with pytest.raises(ValueError, match="fix must be one of"):
-    protocol.sample_latents(z, V, U, static, key, "dynamics")
+    sampling.sample_latents(z, V, U, static, key, "dynamics")
 
 
-def test_sample_sequences_end_to_end_on_a_tiny_skd(tiny_skd):
+def test_sample_sequences_end_to_end_on_a_tiny_skd(tiny_skd, tiny):
   variables, video, analysis = tiny_skd
-  frames = protocol.sample_sequences(variables, TINY, video, analysis, "motion", seed=0,
+  frames = skd_eval.sample_sequences(variables, tiny, video, analysis, "motion", seed=0,
                                      pool_size=8)
   assert frames.shape == video.shape and frames.dtype == np.float32
-  again = protocol.sample_sequences(variables, TINY, video, analysis, "motion", seed=0,
+  again = skd_eval.sample_sequences(variables, tiny, video, analysis, "motion", seed=0,
                                     pool_size=8)
   np.testing.assert_array_equal(frames, again)
-  other = protocol.sample_sequences(variables, TINY, video, analysis, "motion", seed=1,
+  other = skd_eval.sample_sequences(variables, tiny, video, analysis, "motion", seed=1,
                                     pool_size=8)
   assert not np.allclose(frames, other)
   # fix static, sample dynamics, with every mode static: the input, up to decoding
   all_static = analysis._replace(static=jnp.ones_like(analysis.static))
-  same = protocol.sample_sequences(variables, TINY, video, all_static, "static", seed=0,
+  same = skd_eval.sample_sequences(variables, tiny, video, all_static, "static", seed=0,
                                    pool_size=8)
-  recon = protocol.decode_all(variables, protocol.encode_all(variables, video, TINY), TINY)
+  recon = skd_eval.decode_all(variables, skd_eval.encode_all(variables, video, tiny), tiny)
   np.testing.assert_allclose(same, recon, atol=1e-4)
 
 
 def test_pools_partition_and_donors_differ_in_every_label():
-  parts = protocol.pools(10, 4, seed=0)
+  parts = sampling.pools(10, 4, seed=0)
   assert [len(p) for p in parts] == [4, 3, 3]
   np.testing.assert_array_equal(np.sort(np.concatenate(parts)), np.arange(10))
   labels = {"a": np.arange(12) % 3, "b": np.arange(12) % 4}
-  donor, strict = multifactor.donors(labels, seed=0)
+  donor, strict = swaps.donors(labels, seed=0)
   assert strict.all()
   for name in labels:
     assert np.all(labels[name][donor] != labels[name])
-  np.testing.assert_array_equal(donor, multifactor.donors(labels, seed=0)[0])
-  donor, strict = multifactor.donors({"a": np.zeros(3, int)}, seed=0)  # impossible: fallback
+  np.testing.assert_array_equal(donor, swaps.donors(labels, seed=0)[0])
+  donor, strict = swaps.donors({"a": np.zeros(3, int)}, seed=0)  # impossible: fallback
   assert not strict.any()
 
 
@@ -263,7 +204,7 @@ def test_mode_attribution_recovers_known_factors():
   components = kev.mode_components(ev)
   assert sorted(i for c in components for i in c) == list(range(7))
   assert sorted(len(c) for c in components) == [1, 1, 1, 2, 2]
-  donor, strict = multifactor.donors(labels, seed=0)
+  donor, strict = swaps.donors(labels, seed=0)
   assert strict.all()
   attribution = kev.attribute_modes(z, z[donor], labels, {k: v[donor] for k, v in labels.items()},
                                     V, U, ev, fake_judge)
@@ -345,7 +286,7 @@ def test_mode_probes_read_each_factor_where_it_lives():
   assert table["dynamic_mean"]["colour"] < 0.4 and table["static_mean"]["action"] < 0.5
   assert table["dynamic_mean"]["action"] < 0.5 and table["all_trajectory"]["colour"] > 0.9
   assert table["chance"] == {"colour": 0.25, "action": pytest.approx(1 / 3)}
-  lines = kev.probes.markdown(table)
+  lines = tables.probe_table(table)
   assert lines[0].startswith("## Linear probes") and "| chance | 25.0% | 33.3% |" in lines
 
 
@@ -360,15 +301,7 @@ def test_probe_errors():
   with pytest.raises(ValueError, match="ridge"):
     kev.ridge_probe_accuracy(x, y, x, y, ridge=0.0)
   with pytest.raises(ValueError, match="'mean' or 'trajectory'"):
-    kev.probes.eigen_features(np.zeros((2, 3, 2)), np.eye(2), np.ones(2, bool), "median")
-
-
-# ----------------------------------------------------------------------------- CLI
-
-
-def write_run_config(path, cfg):
-  path.mkdir(parents=True, exist_ok=True)
-  (path / "config.json").write_text(configs.dumps(cfg))
+    probes.eigen_features(np.zeros((2, 3, 2)), np.eye(2), np.ones(2, bool), "median")
 
 
 def test_eval_options_name_the_bad_field():
@@ -378,103 +311,32 @@ def test_eval_options_name_the_bad_field():
       kev.EvalOptions(**{field: -1})
   with pytest.raises(kev.EvaluationError, match="batch_size must be >= 1; got 0"):
     kev.EvalOptions(batch_size=0)
-  rows = protocol.analysis_indices(10, 4)
+  rows = skd_eval.analysis_indices(10, 4)
   assert len(set(rows)) == 4 and list(rows) == sorted(rows) and max(rows) < 10
-  assert list(protocol.analysis_indices(10, 10)) == list(range(10))
+  assert list(skd_eval.analysis_indices(10, 10)) == list(range(10))
 
 
-def test_cli_evaluate_needs_a_judge_for_skd_runs(tmp_path, capsys):
-  write_run_config(tmp_path / "skd", TINY)
-  assert cli.main(["evaluate", "--workdir", str(tmp_path / "skd")]) == 2
-  assert "--judge DIR" in capsys.readouterr().err
-  assert cli.main(["evaluate", "--workdir", str(tmp_path / "nothing")]) == 2
-  assert "no run in" in capsys.readouterr().err
-  args = cli.build_parser().parse_args(["evaluate", "--workdir", "a", "--judge", "b",
-                                        "--seeds", "4", "5", "6", "7"])
-  assert args.seeds == [4, 5, 6, 7] and args.batch_size == 256 and not args.allow_weak_judge
-  with pytest.raises(SystemExit):
-    cli.build_parser().parse_args(["evaluate"])  # --workdir is required
+def write_run_config(path, cfg):
+  path.mkdir(parents=True, exist_ok=True)
+  (path / "config.json").write_text(configs.dumps(cfg))
 
 
-def test_cli_evaluate_dispatches_other_models_to_their_evaluate(tmp_path, monkeypatch, capsys):
-  calls = []
-  fake = types.ModuleType("fake_forecaster")
-  fake.evaluate = lambda result, out: calls.append((result, out))
-  monkeypatch.setitem(sys.modules, "fake_forecaster", fake)
-  monkeypatch.setitem(models.MODELS, "fake", "fake_forecaster")
-  monkeypatch.setattr(loop, "restore", lambda workdir: ("restored", workdir))
-  (tmp_path / "run").mkdir()
-  (tmp_path / "run" / "config.json").write_text(json.dumps({"model": "fake"}))
-  assert cli.main(["evaluate", "--workdir", str(tmp_path / "run")]) == 0
-  assert calls == [(("restored", tmp_path / "run"), tmp_path / "run" / "evaluation")]
-  assert "note" not in capsys.readouterr().out
-  assert cli.main(["evaluate", "--workdir", str(tmp_path / "run"), "--judge", "j",
-                   "--static-radius", "0.1", "--seeds", "3"]) == 0
-  assert ("note: --judge, --seeds, --static-radius are only used for SKD runs, not 'fake'"
-          in capsys.readouterr().out)
-  assert cli.main(["evaluate", "--workdir", str(tmp_path / "run"), "--static-radius", "0"]) == 0
-  assert "note: --static-radius is only used for SKD runs" in capsys.readouterr().out
-
-
-def test_cli_evaluate_rejects_a_judge_for_other_data(tmp_path, monkeypatch, capsys):
-  runs = {"skd": types.SimpleNamespace(cfg=TINY, workdir=tmp_path / "skd"),
-          "judge": types.SimpleNamespace(cfg=dataclasses.replace(TINY_JUDGE, image_size=64),
-                                         workdir=tmp_path / "judge")}
-  monkeypatch.setattr(loop, "restore", lambda workdir: runs[pathlib.Path(workdir).name])
-  write_run_config(tmp_path / "skd", TINY)
-  code = cli.main(["evaluate", "--workdir", str(tmp_path / "skd"), "--judge",
-                   str(tmp_path / "judge")])
-  assert code == 2 and "image_size=64" in capsys.readouterr().err
-
-
-def test_cli_judge_arguments_and_errors(capsys):
-  args = cli.build_parser().parse_args(["judge", "--dataset", "sprites", "--workdir", "w",
-                                        "--data-dir", "d", "--steps", "5"])
-  assert (args.dataset, args.workdir, args.data_dir, args.steps) == ("sprites", "w", "d", 5)
-  with pytest.raises(SystemExit):
-    cli.build_parser().parse_args(["judge", "--dataset", "mnist"])
-  assert cli.main(["judge", "--dataset", "sprites", "--workdir", "w"]) == 2
-  assert "data_dir" in capsys.readouterr().err
-
-
-def test_skd_report_fits_c_on_every_test_sequence(tmp_path, monkeypatch):
-  """The training report's figures, its C fitted on all test latents (as `evaluate`)."""
-  test = fake_labelled(TINY_JUDGE, 20, seed=1)
-  monkeypatch.setattr(skd, "load_data", lambda cfg, split: test)
-  variables = jax.jit(skd.init, static_argnums=1)(jax.random.key(0), TINY)
-  state = types.SimpleNamespace(params=variables["params"], step=np.int32(7),
-                                model_state={k: v for k, v in variables.items() if k != "params"})
-  history = [{"step": s, "loss": 1.0 / s, "rec": 0.5 / s} for s in range(1, 8)]
-  out = report.write_skd_report(loop.RunResult(state, TINY, tmp_path, history))
-  for name in ("loss_curves.png", "reconstructions.png", "swap_grid.png", "eigenvalues.png"):
-    assert (out / name).stat().st_size > 0, name
-  z = skd.encode(variables, jnp.asarray(test["video"]), TINY)  # order does not change C
-  eigenvalues = np.asarray(kj.eig(kj.fit_koopman(z)).eigenvalues)
-  summary = json.loads((out / "summary.json").read_text())
-  assert summary["step"] == 7 and summary["final_loss"] == history[-1]["loss"]
-  assert summary["fitted_on"] == 20
-  written = np.array([complex(re, im) for re, im in summary["eigenvalues"]])
-  np.testing.assert_allclose(np.sort_complex(written), np.sort_complex(eigenvalues), atol=1e-4)
-  assert summary["static_modes"] == int(kj.static_mask(eigenvalues, TINY.static_size,
-                                                       TINY.static_mode).sum())
-  subset = report.write_skd_report(loop.RunResult(state, TINY, tmp_path, history), 8)
-  assert json.loads((subset / "summary.json").read_text())["fitted_on"] == 8
-
-
-def test_cli_evaluate_end_to_end_on_tiny_untrained_runs(tmp_path, monkeypatch, capsys):
-  """The whole SKD evaluation on tiny random models and fake labelled videos (no training):
-  the weak judge is refused, then accepted with --allow-weak-judge; outputs are written."""
-  skd_variables = jax.jit(skd.init, static_argnums=1)(jax.random.key(0), TINY)
-  judge_variables = judge.init(jax.random.key(1), TINY_JUDGE)
+def test_skd_evaluation_end_to_end_on_tiny_untrained_runs(tmp_path, monkeypatch, capsys, tiny,
+                                                        tiny_judge, labelled_videos):
+  """The whole SKD evaluation through the CLI on tiny random models and fake labelled videos
+  (no training): the weak judge is refused, then accepted with --allow-weak-judge; outputs are
+  written."""
+  skd_variables = jax.jit(skd.init, static_argnums=1)(jax.random.key(0), tiny)
+  judge_variables = judge.init(jax.random.key(1), tiny_judge)
   state = lambda variables: types.SimpleNamespace(  # noqa: E731
       params=variables["params"], step=np.int32(0),
       model_state={k: v for k, v in variables.items() if k != "params"})
-  runs = {"skd": loop.RunResult(state(skd_variables), TINY, tmp_path / "skd", []),
-          "judge": loop.RunResult(state(judge_variables), TINY_JUDGE, tmp_path / "judge", [])}
-  monkeypatch.setattr(loop, "restore", lambda workdir: runs[pathlib.Path(workdir).name])
-  monkeypatch.setattr(skd, "load_data", lambda cfg, split: fake_labelled(TINY_JUDGE, 24,
+  runs = {"skd": train.RunResult(state(skd_variables), tiny, tmp_path / "skd", []),
+          "judge": train.RunResult(state(judge_variables), tiny_judge, tmp_path / "judge", [])}
+  monkeypatch.setattr(train, "restore", lambda workdir: runs[pathlib.Path(workdir).name])
+  monkeypatch.setattr(skd, "load_data", lambda cfg, split: labelled_videos(tiny_judge, 24,
                                                                          int(split == "test")))
-  write_run_config(tmp_path / "skd", TINY)
+  write_run_config(tmp_path / "skd", tiny)
   argv = ["evaluate", "--workdir", str(tmp_path / "skd"), "--judge", str(tmp_path / "judge"),
           "--seeds", "0", "1", "--batch-size", "8", "--attribution-pairs", "6"]
   assert cli.main(argv) == 2
@@ -482,13 +344,14 @@ def test_cli_evaluate_end_to_end_on_tiny_untrained_runs(tmp_path, monkeypatch, c
   assert cli.main(argv + ["--allow-weak-judge"]) == 0
   out = tmp_path / "skd" / "evaluation"
   results = json.loads((out / "results.json").read_text())
-  heads = list(judge.factor_classes(TINY_JUDGE))
+  heads = list(judge.factor_classes(tiny_judge))
   assert len(results["per_seed"]) == 2 and results["test_sequences"] == 24
   assert list(results["summary"]["fix_motion"]) == heads
   assert set(results["summary"]["fix_static"]["hair"]) == {"acc", "IS", "H_yx", "H_y"}
   assert set(results["summary"]["fix_motion"]["action"]["IS"]) == {"mean", "std"}
   assert 0 <= results["summary"]["two_factor_swap"]["joint"]["mean"] <= 1
   assert results["multifactor"]["attribution"]["pairs"] == 6
+  assert json.loads((out / "multifactor.json").read_text()) == results["multifactor"]
   for name in ("results.md", "samples.png", "eigenvalues_by_factor.png", "incremental_swap.png"):
     assert (out / name).is_file(), name
   assert "| koopjax SKD, synthetic (this run) |" in (out / "results.md").read_text()
@@ -498,7 +361,7 @@ def test_cli_evaluate_end_to_end_on_tiny_untrained_runs(tmp_path, monkeypatch, c
   analysis = results["analysis"]
   assert analysis["fitted_on"] == 24  # C is fitted on every test sequence by default
   assert analysis["static_radius"] == 0.0
-  assert f"static set S = κ = {TINY.static_size} components by `{TINY.static_mode}`" in (
+  assert f"static set S = κ = {tiny.n_static} components by `{tiny.static_mode}`" in (
       out / "results.md").read_text()
 
   # --static-radius R: S is every mode with |λ − 1| < R (R picked between two eigenvalues)
@@ -513,7 +376,7 @@ def test_cli_evaluate_end_to_end_on_tiny_untrained_runs(tmp_path, monkeypatch, c
   assert near["static_modes"] == np.flatnonzero(np.abs(eigenvalues - 1) < radius).tolist()
   size = len(near["static_modes"])
   assert size >= 3
-  assert f"every mode with |λ − 1| < {radius:g} ({size} of {TINY.k} modes)" in (
+  assert f"every mode with |λ − 1| < {radius:g} ({size} of {tiny.k} modes)" in (
       other / "results.md").read_text()
   capsys.readouterr()
   assert cli.main(argv + ["--allow-weak-judge", "--static-radius", "-1"]) == 2

@@ -1,4 +1,4 @@
-"""README's Python examples run as written, and CI runs README's test command."""
+"""README's and the docs' Python examples run as written; CI runs README's test command."""
 
 import pathlib
 import re
@@ -7,7 +7,10 @@ import pytest
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 README = (REPO / "README.md").read_text()
-PYTHON_BLOCKS = re.findall(r"```python\n(.*?)```", README, flags=re.S)
+PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+PYTHON_BLOCKS = [(page.name, i, block) for page in PAGES
+                 for i, block in enumerate(re.findall(r"```python\n(.*?)```", page.read_text(),
+                                                      flags=re.S))]
 
 
 def test_readme_starts_with_the_two_commands():
@@ -19,6 +22,13 @@ def test_readme_starts_with_the_two_commands():
   assert commands[1] in ci.splitlines()
 
 
-@pytest.mark.parametrize("index", range(len(PYTHON_BLOCKS)))
-def test_readme_python_example_runs(index):
-  exec(compile(PYTHON_BLOCKS[index], f"README.md python block {index}", "exec"), {})
+def test_readme_is_for_users():
+  assert len(README.splitlines()) <= 200
+  for link in re.findall(r"\]\((docs/[^)]+)\)", README):
+    assert (REPO / link).is_file(), link
+
+
+@pytest.mark.parametrize("page, index, block", PYTHON_BLOCKS,
+                         ids=[f"{page}-{i}" for page, i, _ in PYTHON_BLOCKS])
+def test_python_examples_run(page, index, block):
+  exec(compile(block, f"{page} python block {index}", "exec"), {})

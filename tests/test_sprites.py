@@ -6,7 +6,6 @@ Expected pixels are recomputed here straight from the PNG sheets with PIL's
 package's own compositing helpers.
 """
 
-import pathlib
 import tracemalloc
 
 import numpy as np
@@ -14,10 +13,11 @@ import pytest
 import tensorflow_datasets as tfds
 from PIL import Image
 
+from conftest import SPRITE_SHEETS
 from koopjax.data import sprites
 from koopjax.data.sprites import recipe
 
-SHEETS = pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "data" / "lpc-sprites"
+SHEETS = SPRITE_SHEETS
 NEEDS_SHEETS = pytest.mark.skipif(
     not SHEETS.is_dir(),
     reason=f"LPC sprite sheets not found at {SHEETS} (the repository's "
@@ -124,9 +124,9 @@ def test_builder_is_registered_as_sprites(tmp_path):
     assert features[name].num_classes == 6
 
 
-def test_default_manual_dir():
-  expected = SHEETS.resolve() if SHEETS.is_dir() else None
-  assert sprites.default_manual_dir() == expected
+def test_the_package_names_no_default_folder_of_sheets():
+  """The sheets are the user's to give (--manual-dir); koopjax points at nothing outside it."""
+  assert not hasattr(sprites, "default_manual_dir")
 
 
 def test_incomplete_manual_dir_lists_every_missing_sheet(tmp_path):

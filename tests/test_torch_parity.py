@@ -24,7 +24,7 @@ BATCH = 8
 
 def _config(**changes):
   base = dataclasses.replace(configs.get_config("sprites"), image_size=32, conv_dim=8, k=8,
-                             static_size=2, dropout=0.0, batch_size=BATCH)
+                             n_static=2, dropout=0.0, batch_size=BATCH)
   return dataclasses.replace(base, **changes)
 
 
@@ -93,7 +93,7 @@ def test_same_gradients_float32(float32_pair):
 
 
 def test_same_loss_and_gradients_float64():
-  cfg = _config(precision="float64", static_mode="real", dynamic_mode="ball", static_size=3,
+  cfg = _config(precision="float64", static_mode="real", dynamic_mode="ball", n_static=3,
                 decoder_hidden=12)
   (loss, parts, mapped), (t_loss, t_parts, model) = _compare(cfg, torch.float64)
   np.testing.assert_allclose(t_loss.item(), loss, rtol=1e-10)
