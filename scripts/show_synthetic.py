@@ -13,22 +13,9 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
-from PIL import Image
 
 from koopjax.data import synthetic
-
-
-def grid(videos: np.ndarray, zoom: int, gap: int = 2) -> np.ndarray:
-  """Tiles (rows, frames, H, W, 3) uint8 videos into one image, enlarged by ``zoom``."""
-  rows, frames, h, w, _ = videos.shape
-  big = videos.repeat(zoom, axis=2).repeat(zoom, axis=3)
-  hz, wz = h * zoom, w * zoom
-  out = np.full((rows * (hz + gap) + gap, frames * (wz + gap) + gap, 3), 255, np.uint8)
-  for r in range(rows):
-    for t in range(frames):
-      y, x = gap + r * (hz + gap), gap + t * (wz + gap)
-      out[y:y + hz, x:x + wz] = big[r, t]
-  return out
+from koopjax.report import figures
 
 
 def main() -> None:
@@ -53,9 +40,10 @@ def main() -> None:
     swaps.append(synthetic.render(labels, image_size=args.image_size, frames=args.frames))
   base_video = synthetic.render(base, image_size=args.image_size, frames=args.frames)
   videos = np.concatenate([first["video"], base_video, *swaps])
-  zoom = max(1, 128 // args.image_size)
-  Image.fromarray(grid(videos, zoom)).save(args.output)
   action = synthetic.ACTION_NAMES[1]
+  labels = [*synthetic.ACTION_NAMES, action, *(f"{action},\nother {name}"
+                                                for name in synthetic.STATIC_FACTORS)]
+  figures.video_grid(args.output, list(videos), labels, f"synthetic videos ({args.split} split)")
   print(f"wrote {args.output}: rows = {', '.join(synthetic.ACTION_NAMES)}, {action} "
         f"(phase 0), then {action} with one factor changed: "
         f"{', '.join(synthetic.STATIC_FACTORS)}")
