@@ -176,8 +176,10 @@ def test_eigenloss_gradients_pass_check_grads():
                           kae.init(jax.random.key(0), cfg)["params"])
     window = jnp.asarray(kae.load_data(cfg, "train")["window"][:4], jnp.float64)
     c = jnp.asarray(np.random.default_rng(1).normal(size=(cfg.k, cfg.k)) / 2, jnp.float64)
-    check_grads(lambda m: kj.eigenloss(m, cfg.eigenloss_kind, radius=cfg.eigenloss_radius), (c,), order=1, modes=("fwd", "rev"))
-    stability = dataclasses.replace(cfg, eigenloss_kind="stability", eigenloss_radius=0.5)
+    def penalty(m):  # what the loss adds for cfg, unweighted
+      return kj.eigenloss(m, cfg.eigenloss_kind, radius=cfg.eigenloss_radius)
+
+    check_grads(penalty, (c,), order=1, modes=("fwd", "rev"))
     check_grads(lambda m: kj.eigenloss(m, "stability", radius=0.5), (c,), order=1,
                 modes=("fwd", "rev"))
 
@@ -189,8 +191,7 @@ def test_eigenloss_gradients_pass_check_grads():
     without = jax.grad(lambda m: kae.total_loss(kae.loss_terms(
         {**params, "C": m}, window, dataclasses.replace(cfg, w_eigenloss=0.0)),
         dataclasses.replace(cfg, w_eigenloss=0.0)))(c)
-    penalty = jax.grad(lambda m: kj.eigenloss(m, cfg.eigenloss_kind, radius=cfg.eigenloss_radius))(c)
-    np.testing.assert_allclose(with_penalty - without, 0.5 * penalty, atol=1e-10)
+    np.testing.assert_allclose(with_penalty - without, 0.5 * jax.grad(penalty)(c), atol=1e-10)
 
 
 # ------------------------------------------------------------- training and evaluation -----

@@ -25,7 +25,9 @@ def test_skd_report_fits_c_on_every_test_sequence(tmp_path, monkeypatch, tiny, t
   state = types.SimpleNamespace(params=variables["params"], step=np.int32(7),
                                 model_state={k: v for k, v in variables.items() if k != "params"})
   history = [{"step": s, "loss": 1.0 / s, "rec": 0.5 / s} for s in range(1, 8)]
-  out = report.write_run_report(train.RunResult(state, tiny, tmp_path, history)) and (tmp_path / "report")
+  written = report.write_run_report(train.RunResult(state, tiny, tmp_path, history))
+  out = tmp_path / "report"
+  assert written.documents == {"summary.json": written.record}
   for name in ("loss_curves.png", "reconstructions.png", "swap_grid.png", "eigenvalues.png"):
     assert (out / name).stat().st_size > 0, name
   z = skd.encode(variables, jnp.asarray(test["video"]), tiny)  # order does not change C

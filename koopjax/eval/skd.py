@@ -122,7 +122,8 @@ def decode_all(variables, z: np.ndarray, cfg, batch_size: int = 256) -> np.ndarr
 
 @functools.partial(jax.jit, static_argnames=("skd_cfg", "judge_cfg"))
 def _decode_and_judge(skd_variables, judge_variables, z, skd_cfg, judge_cfg):
-  return judge_model.probabilities(judge_variables, skd.decode(skd_variables, z, skd_cfg), judge_cfg)
+  frames = skd.decode(skd_variables, z, skd_cfg)
+  return judge_model.probabilities(judge_variables, frames, judge_cfg)
 
 
 def make_latent_judge(skd_variables, skd_cfg, judge_variables, judge_cfg,
@@ -153,8 +154,8 @@ def check_compatible(skd_cfg, judge_cfg) -> None:
     a, b = getattr(skd_cfg, field), getattr(judge_cfg, field)
     if a != b:
       raise EvaluationError(f"the judge was trained with {field}={b!r} but the SKD run has "
-                       f"{field}={a!r}; train a judge for the same data (`koopjax judge "
-                       f"--dataset {skd_cfg.dataset}`).")
+                            f"{field}={a!r}; train a judge for the same data (`koopjax judge "
+                            f"--dataset {skd_cfg.dataset}`).")
 
 
 # ----------------------------------------------------------------------------- analysis

@@ -228,7 +228,8 @@ def two_factor_swap_accuracy(z: np.ndarray, labels: Mapping[str, np.ndarray], V,
     z: latents (N, T, k) of the sequences.
     labels: factor -> int labels (N,), one entry per judge head.
     V, U: eigenbasis of C; static: (k,) bool mask of S.
-    latent_judge: latents -> {factor: probabilities (N, classes)} (`koopjax.eval.skd.make_latent_judge`).
+    latent_judge: latents -> {factor: probabilities (N, classes)}
+      (`koopjax.eval.skd.make_latent_judge`).
     dynamic: the heads that must keep the target's label (the others take the donor's).
     seed: seed of the donor choice.
 

@@ -188,9 +188,9 @@ def _skd_headline(evaluation) -> str:
 
 def _kae_headline(evaluation) -> str:
   summary = evaluation.record["summary"]
-  return (f"{summary['config']}: mean relative error after {len(evaluation.record['relative_error']['mean'])} "
-          f"steps {summary['final_mean_error']:.4g} (cumulative "
-          f"{summary['cumulative_mean_error']:.4g})")
+  steps = len(evaluation.record["relative_error"]["mean"])
+  return (f"{summary['config']}: mean relative error after {steps} steps "
+          f"{summary['final_mean_error']:.4g} (cumulative {summary['cumulative_mean_error']:.4g})")
 
 
 def _judge_headline(evaluation) -> str:
