@@ -15,6 +15,7 @@ from koopjax import cli
 from koopjax import configs
 from koopjax import eval as kev
 from koopjax import train
+from koopjax.eval import latents
 from koopjax.eval import probes
 from koopjax.eval import sampling
 from koopjax.eval import skd as skd_eval
@@ -93,7 +94,7 @@ def test_judge_metrics_errors():
 def tiny_skd(tiny):
   variables = jax.jit(skd.init, static_argnums=1)(jax.random.key(0), tiny)
   video = np.random.default_rng(0).integers(0, 256, (24, tiny.frames, 32, 32, 3), np.uint8)
-  return variables, video, jax.jit(skd_eval.analyse, static_argnums=2)(variables, video, tiny)
+  return variables, video, jax.jit(latents.analyse, static_argnums=2)(variables, video, tiny)
 
 
 def test_sample_latents_shapes_determinism_and_fixed_parts(tiny_skd):
@@ -118,20 +119,20 @@ def test_sample_latents_shapes_determinism_and_fixed_parts(tiny_skd):
 
 def test_sample_sequences_end_to_end_on_a_tiny_skd(tiny_skd, tiny):
   variables, video, analysis = tiny_skd
-  frames = skd_eval.sample_sequences(variables, tiny, video, analysis, "motion", seed=0,
+  frames = latents.sample_sequences(variables, tiny, video, analysis, "motion", seed=0,
                                      pool_size=8)
   assert frames.shape == video.shape and frames.dtype == np.float32
-  again = skd_eval.sample_sequences(variables, tiny, video, analysis, "motion", seed=0,
+  again = latents.sample_sequences(variables, tiny, video, analysis, "motion", seed=0,
                                     pool_size=8)
   np.testing.assert_array_equal(frames, again)
-  other = skd_eval.sample_sequences(variables, tiny, video, analysis, "motion", seed=1,
+  other = latents.sample_sequences(variables, tiny, video, analysis, "motion", seed=1,
                                     pool_size=8)
   assert not np.allclose(frames, other)
   # fix static, sample dynamics, with every mode static: the input, up to decoding
   all_static = analysis._replace(static=jnp.ones_like(analysis.static))
-  same = skd_eval.sample_sequences(variables, tiny, video, all_static, "static", seed=0,
+  same = latents.sample_sequences(variables, tiny, video, all_static, "static", seed=0,
                                    pool_size=8)
-  recon = skd_eval.decode_all(variables, skd_eval.encode_all(variables, video, tiny), tiny)
+  recon = latents.decode_all(variables, latents.encode_all(variables, video, tiny), tiny)
   np.testing.assert_allclose(same, recon, atol=1e-4)
 
 
@@ -311,9 +312,9 @@ def test_eval_options_name_the_bad_field():
       kev.EvalOptions(**{field: -1})
   with pytest.raises(kev.EvaluationError, match="batch_size must be >= 1; got 0"):
     kev.EvalOptions(batch_size=0)
-  rows = skd_eval.analysis_indices(10, 4)
+  rows = latents.analysis_indices(10, 4)
   assert len(set(rows)) == 4 and list(rows) == sorted(rows) and max(rows) < 10
-  assert list(skd_eval.analysis_indices(10, 10)) == list(range(10))
+  assert list(latents.analysis_indices(10, 10)) == list(range(10))
 
 
 def write_run_config(path, cfg):

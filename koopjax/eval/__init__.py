@@ -4,6 +4,7 @@ the disentanglement protocol they are made of (docs/evaluation.md).
 * `get(model)` -> the model's evaluator: `skd` (judge-based sampling, swaps, multifactor,
   probes), `judge` (its accuracy on real data), `kae` (long rollouts). Each returns an
   `Evaluation` and writes nothing; `koopjax.report` writes it.
+* `koopjax.eval.latents`: SKD latents in batches, the judge on their decodings, C's analysis;
 * `koopjax.eval.metrics`: Acc, IS, H(y|x), H(y) of the judge's softmax;
 * `koopjax.eval.sampling`: fix the dynamics and sample the static part, or the reverse;
 * `koopjax.eval.swaps`: two-factor and multifactor swaps, modes attributed to factors;
@@ -12,14 +13,19 @@ the disentanglement protocol they are made of (docs/evaluation.md).
 
 from koopjax.eval import judge
 from koopjax.eval import kae
+from koopjax.eval import latents
 from koopjax.eval import metrics
 from koopjax.eval import probes
 from koopjax.eval import sampling
 from koopjax.eval import skd
 from koopjax.eval import swaps
 from koopjax.eval.evaluation import Evaluation
+from koopjax.eval.evaluation import EvaluationError
 from koopjax.eval.evaluation import Evaluator
 from koopjax.eval.evaluation import Figure
+from koopjax.eval.judge import JudgeTooWeakError
+from koopjax.eval.latents import make_latent_judge
+from koopjax.eval.latents import sample_sequences
 from koopjax.eval.metrics import balanced_subset
 from koopjax.eval.metrics import conditional_entropy
 from koopjax.eval.metrics import inception_score
@@ -29,10 +35,6 @@ from koopjax.eval.probes import mode_probes
 from koopjax.eval.probes import ridge_probe_accuracy
 from koopjax.eval.sampling import sample_latents
 from koopjax.eval.skd import EvalOptions
-from koopjax.eval.skd import EvaluationError
-from koopjax.eval.skd import JudgeTooWeakError
-from koopjax.eval.skd import make_latent_judge
-from koopjax.eval.skd import sample_sequences
 from koopjax.eval.swaps import attribute_modes
 from koopjax.eval.swaps import factor_swap_table
 from koopjax.eval.swaps import incremental_swaps
@@ -54,7 +56,7 @@ __all__ = (
     "EVALUATORS", "EvalOptions", "Evaluation", "EvaluationError", "Evaluator", "Figure",
     "JudgeTooWeakError", "attribute_modes", "balanced_subset", "conditional_entropy",
     "factor_swap_table", "get", "incremental_swaps", "inception_score", "judge", "judge_metrics",
-    "kae", "make_latent_judge", "marginal_entropy", "metrics", "mode_components", "mode_probes",
+    "kae", "latents", "make_latent_judge", "marginal_entropy", "metrics", "mode_components", "mode_probes",
     "probes", "ridge_probe_accuracy", "sample_latents", "sample_sequences", "sampling", "skd",
     "swaps", "two_factor_swap_accuracy",
 )

@@ -11,6 +11,10 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 
+class EvaluationError(ValueError):
+  """The runs or options given to an evaluation cannot be used (the message says why)."""
+
+
 class Figure(NamedTuple):
   """A figure to draw: ``koopjax.report.figures.<kind>(path, **data)`` into ``filename``."""
   filename: str

@@ -15,12 +15,17 @@ import jax.numpy as jnp
 import numpy as np
 
 from koopjax.eval.evaluation import Evaluation
+from koopjax.eval.evaluation import EvaluationError
 from koopjax.eval.evaluation import Figure
 from koopjax.models import judge as judge_model
 from koopjax.models.video import to_frames
 
 NEEDS_JUDGE = False
 REQUIRED_ACCURACY = 0.99
+
+
+class JudgeTooWeakError(EvaluationError):
+  """The judge is below `REQUIRED_ACCURACY` on real test data."""
 
 
 @dataclasses.dataclass(frozen=True)

@@ -13,6 +13,8 @@ mode with |λ − 1| < ``analysis_static_radius``), D the rest.
 * **Multifactor**: modes attributed to factors on train pairs, per-factor swaps on test pairs.
 * **Probes**: linear probes of the eigen-coordinates (`koopjax.eval.probes`).
 
+Latents are encoded, decoded and judged in batches, and C analysed, by `koopjax.eval.latents`.
+
 One operator for the whole evaluation: C is fitted once, on the latents of every test
 sequence (or a deterministic subset of ``analysis_size``), and its eigenbasis is applied to
 the latents of every test sequence (the reference refits C on each test batch; one fixed basis
@@ -26,7 +28,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections.abc import Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -40,21 +42,22 @@ from koopjax.eval import probes
 from koopjax.eval import sampling
 from koopjax.eval import swaps
 from koopjax.eval.evaluation import Evaluation
+from koopjax.eval.evaluation import EvaluationError
 from koopjax.eval.evaluation import Figure
+from koopjax.eval.judge import JudgeTooWeakError
+from koopjax.eval.latents import Analysis
+from koopjax.eval.latents import analyse_latents
+from koopjax.eval.latents import analysis_indices
+from koopjax.eval.latents import check_compatible
+from koopjax.eval.latents import decode_all
+from koopjax.eval.latents import encode_all
+from koopjax.eval.latents import make_latent_judge
 from koopjax.models import judge as judge_model
 from koopjax.models import skd
 
 NEEDS_JUDGE = True
 SAMPLE_FIGURE_ROWS = 3
 LOSS_KEYS = ("loss", "rec", "pred_x", "pred_z", "eig", "motion_invariance")
-
-
-class EvaluationError(ValueError):
-  """The runs or options given to the evaluation cannot be used (the message says why)."""
-
-
-class JudgeTooWeakError(EvaluationError):
-  """The judge is below the required accuracy on real test data (at least 99 %)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,131 +84,6 @@ class Options:
 
 
 EvalOptions = Options
-
-
-# ----------------------------------------------------------------------------- batching
-
-
-def _padded_batches(x: np.ndarray, batch_size: int):
-  """Yields (batch padded to batch_size rows with zeros, number of real rows)."""
-  for start in range(0, len(x), batch_size):
-    chunk = x[start:start + batch_size]
-    n = len(chunk)
-    if n < batch_size:
-      chunk = np.concatenate([chunk, np.zeros((batch_size - n,) + chunk.shape[1:], chunk.dtype)])
-    yield chunk, n
-
-
-@functools.partial(jax.jit, static_argnames="cfg")
-def _encode(variables, video, cfg):
-  return skd.encode(variables, video, cfg)
-
-
-@functools.partial(jax.jit, static_argnames="cfg")
-def _decode(variables, z, cfg):
-  return skd.decode(variables, z, cfg)
-
-
-def encode_all(variables, video: np.ndarray, cfg, batch_size: int = 256) -> np.ndarray:
-  """SKD latents (N, T, k) of uint8 videos (N, T, H, W, C), in batches."""
-  batch_size = min(batch_size, len(video))
-  return np.concatenate([np.asarray(_encode(variables, jnp.asarray(b), cfg=cfg))[:n]
-                         for b, n in _padded_batches(np.asarray(video), batch_size)])
-
-
-def decode_all(variables, z: np.ndarray, cfg, batch_size: int = 256) -> np.ndarray:
-  """SKD decodings (N, T, H, W, C) of latents (N, T, k), in batches."""
-  batch_size = min(batch_size, len(z))
-  return np.concatenate([np.asarray(_decode(variables, jnp.asarray(b), cfg=cfg))[:n]
-                         for b, n in _padded_batches(np.asarray(z), batch_size)])
-
-
-@functools.partial(jax.jit, static_argnames=("skd_cfg", "judge_cfg"))
-def _decode_and_judge(skd_variables, judge_variables, z, skd_cfg, judge_cfg):
-  frames = skd.decode(skd_variables, z, skd_cfg)
-  return judge_model.probabilities(judge_variables, frames, judge_cfg)
-
-
-def make_latent_judge(skd_variables, skd_cfg, judge_variables, judge_cfg,
-                      batch_size: int = 256) -> swaps.LatentJudge:
-  """A function latents (N, T, k) -> {factor: p(y_f | decode(z)) (N, classes_f)}.
-
-  Decodes with the SKD decoder and classifies with the judge, in padded batches of
-  ``batch_size`` (one compilation).
-  """
-  check_compatible(skd_cfg, judge_cfg)
-
-  def judge_latents(z: np.ndarray) -> dict[str, np.ndarray]:
-    z = np.asarray(z, np.float32)
-    size = max(1, min(batch_size, len(z)))
-    chunks = [jax.tree.map(lambda p, n=n: np.asarray(p)[:n],
-                           _decode_and_judge(skd_variables, judge_variables, jnp.asarray(b),
-                                             skd_cfg=skd_cfg, judge_cfg=judge_cfg))
-              for b, n in _padded_batches(z, size)]
-    return {name: np.concatenate([c[name] for c in chunks]) for name in heads}
-
-  heads = tuple(judge_model.factor_classes(judge_cfg))  # (jax.tree.map sorts dict keys)
-  return judge_latents
-
-
-def check_compatible(skd_cfg, judge_cfg) -> None:
-  """Raises `EvaluationError` unless the judge was trained on videos like the SKD model's."""
-  for field in ("dataset", "image_size", "frames", "channels"):
-    a, b = getattr(skd_cfg, field), getattr(judge_cfg, field)
-    if a != b:
-      raise EvaluationError(f"the judge was trained with {field}={b!r} but the SKD run has "
-                            f"{field}={a!r}; train a judge for the same data (`koopjax judge "
-                            f"--dataset {skd_cfg.dataset}`).")
-
-
-# ----------------------------------------------------------------------------- analysis
-
-
-class Analysis(NamedTuple):
-  """Latents of a batch with the Koopman operator fitted to them and its eigen-structure."""
-  z: jax.Array            # (b, T, k)
-  C: jax.Array            # (k, k)
-  eig: kj.Eigendecomposition
-  static: jax.Array       # (k,) bool, S of `skd.analysis_static_set`
-
-
-def analyse_latents(z: jax.Array, cfg) -> Analysis:
-  """Fits C on latents ``z`` (b, T, k) and splits its modes into static and dynamic."""
-  c = kj.fit_koopman(z, ridge=cfg.ridge)
-  decomposition = kj.eig(c)
-  return Analysis(z, c, decomposition, skd.analysis_static_set(decomposition.eigenvalues, cfg))
-
-
-def analyse(variables, video: jax.Array, cfg) -> Analysis:
-  """Encodes videos, fits C on the batch and splits its modes into static and dynamic."""
-  return analyse_latents(skd.encode(variables, video, cfg), cfg)
-
-
-def sample_sequences(variables, cfg, video: np.ndarray, analysis: Analysis, fix: str, seed: int,
-                     pool_size: int = 256) -> np.ndarray:
-  """Encodes uint8 videos, samples their static or dynamic part, decodes.
-
-  Args:
-    variables: SKD variables; cfg: its `SKDConfig`.
-    video: uint8 (N, T, H, W, C).
-    analysis: its eigenbasis and static set are used.
-    fix: "motion" or "static" (see `koopjax.eval.sampling.sample_latents`).
-    seed: seed of the pools and convex combinations.
-    pool_size: sequences per sampling pool.
-
-  Returns:
-    Decoded frames (N, T, H, W, C) in (0, 1).
-  """
-  z = encode_all(variables, video, cfg, pool_size)
-  sampled = sampling.sample_pooled(z, analysis.eig.V, analysis.eig.U, analysis.static, fix,
-                                   seed, pool_size)
-  return decode_all(variables, sampled, cfg, pool_size)
-
-
-def analysis_indices(n: int, size: int, seed: int = 0) -> np.ndarray:
-  """The deterministic batch of ``min(size, n)`` sequences C is fitted on (sorted)."""
-  rng = np.random.default_rng([seed, 1])
-  return np.sort(rng.choice(n, min(size, n), replace=False))
 
 
 def sampling_metrics(z: np.ndarray, labels: Mapping[str, np.ndarray], analysis: Analysis,
