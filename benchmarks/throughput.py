@@ -18,8 +18,8 @@ koopjax's own (`koopjax.train.step.compile_train_step`: jitted, batch-sharded, s
 In the same run: the PyTorch version of the step (`benchmarks/torch_skd.py`, eager and
 `torch.compile`; skipped with a message when PyTorch is missing) with koopjax/PyTorch step-rate
 ratios and a one-off check that it computes the same loss as koopjax on identical weights and
-input; the eigenvalue path (``jnp.linalg.eigvals`` inside the jitted step vs a host
-``jax.pure_callback`` to numpy, value and gradient checked equal); and the input pipeline's own rate
+input; the eigenvalue path (`koopjax.eigvals` on the device, XLA's, vs on the host, NumPy
+through ``jax.pure_callback``; value and gradient checked equal); and the input pipeline's own rate
 (Sprites -> `ArrayLoader` -> `parallel.to_global` -> device arrays), compared with what the train
 step consumes (it must be >= 5x).
 
@@ -109,13 +109,16 @@ def reference_schedule() -> tuple[int, int]:
 
 
 def _config(spec: dict[str, Any]):
-  """The benchmark's SKDConfig: the `--config` preset, `--set` overrides, batch and precision."""
+  """The benchmark's SKDConfig: the `--config` preset, `--set` overrides, batch and precision
+  (and ``eig_path``, when given, as the config's ``eig_backend``)."""
   from koopjax import configs
   cfg = configs.get_config(spec.get("config", "sprites"))
   cfg = configs.apply_overrides(cfg, spec.get("overrides", []))
   changes = {"batch_size": spec["batch"], "precision": spec["precision"]}
   if "dropout" in spec:
     changes["dropout"] = spec["dropout"]
+  if spec.get("eig_path"):
+    changes["eig_backend"] = spec["eig_path"]
   return dataclasses.replace(cfg, **changes)
 
 
@@ -187,62 +190,6 @@ def worker_info(spec: dict[str, Any]) -> dict[str, Any]:
   return info
 
 
-# ----------------------------------------------------------------------------- host eigvals
-
-
-def host_eigvals_fn():
-  """``eigvals(C)`` computed on the host by numpy through `jax.pure_callback`, differentiable
-  (first order) with the same JVP as ``jnp.linalg.eigvals``: ``dλ_i = (V⁻¹ dC V)_ii``."""
-  import jax
-  import jax.numpy as jnp
-  import numpy as np
-
-  def _host(c):
-    c = np.asarray(c)
-    w, v = np.linalg.eig(c)
-    ctype = np.result_type(c.dtype, np.complex64)
-    return w.astype(ctype), v.astype(ctype), np.linalg.inv(v).astype(ctype)
-
-  def _call(c):
-    ctype = jnp.result_type(c.dtype, jnp.complex64)
-    k = c.shape[-1]
-    shapes = (jax.ShapeDtypeStruct((k,), ctype), jax.ShapeDtypeStruct((k, k), ctype),
-              jax.ShapeDtypeStruct((k, k), ctype))
-    return jax.pure_callback(_host, shapes, c)
-
-  @jax.custom_jvp
-  def eigvals(c):
-    return _call(c)[0]
-
-  @eigvals.defjvp
-  def _jvp(primals, tangents):
-    (c,), (dc,) = primals, tangents
-    w, v, v_inv = _call(c)
-    dw = jnp.einsum("ij,jk,ki->i", v_inv, dc.astype(w.dtype), v,
-                    precision=jax.lax.Precision.HIGHEST)
-    return w, dw
-
-  return eigvals
-
-
-class _patched_eigvals:
-  """Context: ``jnp.linalg.eigvals`` replaced (while tracing) by the host-callback version."""
-
-  def __init__(self, enabled: bool):
-    self.enabled = enabled
-
-  def __enter__(self):
-    if self.enabled:
-      import jax.numpy as jnp
-      self._saved = jnp.linalg.eigvals
-      jnp.linalg.eigvals = host_eigvals_fn()
-
-  def __exit__(self, *exc):
-    if self.enabled:
-      import jax.numpy as jnp
-      jnp.linalg.eigvals = self._saved
-
-
 def _custom_calls(hlo_text: str) -> list[str]:
   import re
   return sorted(set(re.findall(r'custom_call_target="([^"]+)"', hlo_text)))
@@ -250,7 +197,8 @@ def _custom_calls(hlo_text: str) -> list[str]:
 
 def worker_eig(spec: dict[str, Any]) -> dict[str, Any]:
   """Micro-benchmark: value and gradient of SKD's spectral loss of a k x k operator, jitted,
-  with on-device ``jnp.linalg.eigvals`` vs the host callback; results checked equal."""
+  with eigenvalues on the device (XLA) vs the host (`koopjax.eigvals`); results checked
+  equal."""
   import jax
   import jax.numpy as jnp
   import numpy as np
@@ -258,19 +206,19 @@ def worker_eig(spec: dict[str, Any]) -> dict[str, Any]:
   cfg = _config(spec)
   k, reps = cfg.k, spec.get("reps", 200)
 
-  def loss(c):
+  def loss(c, backend):
     return kj.skd_spectral_loss(c, n_static=cfg.n_static, static_mode=cfg.static_mode,
                                 dynamic_mode=cfg.dynamic_mode,
                                 dynamic_thresh=cfg.dynamic_thresh, ball_thresh=cfg.ball_thresh,
-                                eigs_thresh=cfg.eigs_thresh)[0]
+                                eigs_thresh=cfg.eigs_thresh, eig_backend=backend)[0]
 
   rng = np.random.default_rng(0)
   mats = [jnp.asarray(0.5 * np.eye(k) + rng.standard_normal((k, k)) / np.sqrt(4 * k),
                       jnp.float32) for _ in range(4)]
   out = {}
   for path in ("device", "host"):
-    with _patched_eigvals(path == "host"):
-      compiled = jax.jit(jax.value_and_grad(lambda c: loss(c))).lower(mats[0]).compile()
+    compiled = jax.jit(jax.value_and_grad(lambda c, path=path: loss(c, path))).lower(
+        mats[0]).compile()
     values = [jax.device_get(compiled(m)) for m in mats]
     jax.block_until_ready(compiled(mats[0]))
     times = []
@@ -357,8 +305,7 @@ def worker_jax(spec: dict[str, Any]) -> dict[str, Any]:
   keys = [jax.device_put(k, parallel.replicated(mesh)) for k in keys]
 
   start = time.perf_counter()
-  with _patched_eigvals(spec.get("eig_path") == "host"):
-    lowered = train_step.lower(state, batch, keys[0])
+  lowered = train_step.lower(state, batch, keys[0])
   lower_s = time.perf_counter() - start
   compiled = lowered.compile()
   compile_s = time.perf_counter() - start
@@ -950,7 +897,7 @@ def main(argv: list[str] | None = None) -> int:
         keep(interleaved)
 
   # 3. eigenvalue path.
-  log("[eig] on-device jnp.linalg.eigvals vs host pure_callback ...")
+  log("[eig] eigenvalues on the device (XLA) vs the host (NumPy callback) ...")
   eig = budget.run("eigenvalue path", "eig", {**base, "batch": 32, "precision": "float32"},
                    jax_env)
   eig_steps = []
@@ -1115,9 +1062,9 @@ def _report(info, records, eig, eig_steps, parity, pipeline, notes, steps, warmu
     d, h = eig["device"], eig["host"]
     faster = "on-device" if d["median_s"] <= h["median_s"] else "host callback"
     lines.append(f"- Eigenvalue path (jit(value_and_grad) of the spectral loss, {eig['k']}x"
-                 f"{eig['k']}, median of {eig['reps']}): on-device jnp.linalg.eigvals "
+                 f"{eig['k']}, median of {eig['reps']}): eig_backend=device "
                  f"{d['median_s'] * 1e6:.0f} us [{', '.join(d['custom_calls']) or 'no custom calls'}]"
-                 f" vs host pure_callback {h['median_s'] * 1e6:.0f} us; results agree: "
+                 f" vs eig_backend=host {h['median_s'] * 1e6:.0f} us; results agree: "
                  f"{eig['agree']} (value {eig['max_rel_diff_value']:.1e}, gradient "
                  f"{eig['max_rel_diff_grad']:.1e}); faster: {faster}.")
   for r in eig_steps:

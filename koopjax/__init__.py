@@ -5,6 +5,8 @@ analysing Koopman operators, SKD's spectral loss, and eigenvalue initialisation 
 penalties. Models, training, data and evaluation live in subpackages.
 """
 
+from koopjax._src.eigvals import EIG_BACKENDS
+from koopjax._src.eigvals import eigvals
 from koopjax._src.gradients import clip_gradient_norm
 from koopjax._src.invariance import dynamic_part
 from koopjax._src.invariance import motion_invariance_loss
@@ -33,6 +35,7 @@ __version__ = "0.1.0"
 
 __all__ = (
     "DYNAMIC_MODES",
+    "EIG_BACKENDS",
     "EIGENINIT_DISTRIBUTIONS",
     "EIGENLOSS_KINDS",
     "Eigendecomposition",
@@ -42,6 +45,7 @@ __all__ = (
     "eig",
     "eigeninit",
     "eigenloss",
+    "eigvals",
     "fit_koopman",
     "koopman_gram",
     "modes_to_mask",

@@ -18,7 +18,6 @@ from koopjax import train
 from koopjax.eval import latents
 from koopjax.eval import probes
 from koopjax.eval import sampling
-from koopjax.eval import skd as skd_eval
 from koopjax.eval import swaps
 from koopjax.models import judge
 from koopjax.models import skd

@@ -15,6 +15,8 @@ import jax
 import jax.numpy as jnp
 
 from koopjax._src import checks
+from koopjax._src.eigvals import eig_host
+from koopjax._src.eigvals import resolve_backend
 
 _HIGHEST = jax.lax.Precision.HIGHEST
 
@@ -165,22 +167,26 @@ class Eigendecomposition(NamedTuple):
   U: jax.Array  # (k, k) complex, V⁻¹: left eigenvectors in rows
 
 
-def eig(c: jax.Array) -> Eigendecomposition:
+def eig(c: jax.Array, *, backend: str = "auto") -> Eigendecomposition:
   """Eigendecomposition of a real Koopman operator for analysis and swaps.
 
   Conjugate eigenvalue pairs come adjacent, the one with positive imaginary part first
   (LAPACK's convention); real eigenvalues have an imaginary part of exactly 0.
 
-  Not differentiable (use `jax.numpy.linalg.eigvals` or `spectral_penalty` for gradients).
-  Runs on CPU and GPU (not on TPU).
+  Not differentiable (use `koopjax.eigvals` or `spectral_penalty` for gradients). The
+  ``"device"`` backend is XLA's (CPU, GPU); ``"host"`` is NumPy's through a callback (any
+  platform); ``"auto"`` picks the device where XLA has eig (`koopjax.eigvals`).
 
   Args:
     c: operator, shape (k, k), real.
+    backend: "auto", "device" or "host".
 
   Returns:
     `Eigendecomposition` (eigenvalues (k,), V (k, k), U = V⁻¹ (k, k)), all complex.
   """
   checks.square_operator("C", c)
+  if resolve_backend(backend) == "host":
+    return Eigendecomposition(*eig_host(c))
   eigenvalues, v = jnp.linalg.eig(c)
   with jax.default_matmul_precision("highest"):
     u = jnp.linalg.inv(v)

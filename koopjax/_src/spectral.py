@@ -3,7 +3,8 @@ initialisation ("eigeninit") and eigenvalue penalties ("eigenloss"), and a helpe
 user-defined differentiable penalties of eigenvalues and eigenvectors.
 
 All losses are pure jnp functions of the operator ``C`` (k, k) and differentiable under
-`jit` (first order), through `jax.numpy.linalg.eigvals`.
+`jit` (first order), through `koopjax.eigvals` on the backend their ``eig_backend`` names
+(XLA's own where it has eig, NumPy on the host on TPU; see `koopjax._src.eigvals`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from koopjax._src import checks
+from koopjax._src.eigvals import eigvals
+from koopjax._src.eigvals import resolve_backend
 
 STATIC_MODES = ("norm", "real", "ball", "none")
 DYNAMIC_MODES = ("strict", "thresh", "ball", "real", "none")
@@ -118,6 +121,7 @@ def skd_spectral_loss(
     dynamic_thresh: float = 0.5,
     ball_thresh: float = 0.6,
     eigs_thresh: float = 0.5,
+    eig_backend: str = "auto",
 ) -> tuple[jax.Array, dict[str, jax.Array]]:
   """SKD's spectral loss ``E_eig = E_static + E_dynamic`` on the eigenvalues of C.
 
@@ -141,6 +145,7 @@ def skd_spectral_loss(
     dynamic_thresh: θ for "thresh" and "real".
     ball_thresh: β for dynamic "ball".
     eigs_thresh: ρ for "strict".
+    eig_backend: where the eigenvalues are computed (`koopjax.eigvals`).
 
   Returns:
     (loss, {"static": E_static, "dynamic": E_dynamic}), all scalars.
@@ -148,7 +153,7 @@ def skd_spectral_loss(
   checks.square_operator("C", c)
   checks.one_of("static_mode", static_mode, STATIC_MODES)
   checks.one_of("dynamic_mode", dynamic_mode, DYNAMIC_MODES)
-  eigenvalues = jnp.linalg.eigvals(c)
+  eigenvalues = eigvals(c, backend=eig_backend)
   mask = static_mask(eigenvalues, n_static, static_mode)
   re, im = jnp.real(eigenvalues), jnp.imag(eigenvalues)
   dn = re**2 + im**2
@@ -187,7 +192,8 @@ def _safe_modulus(eigenvalues: jax.Array) -> jax.Array:
   return jnp.where(positive, jnp.sqrt(jnp.where(positive, sq, 1.0)), 0.0)
 
 
-def eigenloss(c: jax.Array, kind: str = "unit_circle", *, radius: float = 1.0) -> jax.Array:
+def eigenloss(c: jax.Array, kind: str = "unit_circle", *, radius: float = 1.0,
+              eig_backend: str = "auto") -> jax.Array:
   """Eigenvalue penalty for a learned operator (Miller et al., 2022).
 
   ``unit_circle``: ``Σ_j (|λ_j| − radius)²`` (radius 1: pull every mode onto the circle).
@@ -197,20 +203,21 @@ def eigenloss(c: jax.Array, kind: str = "unit_circle", *, radius: float = 1.0) -
     c: operator, shape (k, k), real.
     kind: "unit_circle" or "stability".
     radius: target modulus r.
+    eig_backend: where the eigenvalues are computed (`koopjax.eigvals`).
 
   Returns:
     Scalar penalty, differentiable in ``c``.
   """
   checks.square_operator("C", c)
   checks.one_of("eigenloss kind", kind, EIGENLOSS_KINDS)
-  modulus = _safe_modulus(jnp.linalg.eigvals(c))
+  modulus = _safe_modulus(eigvals(c, backend=eig_backend))
   if kind == "unit_circle":
     return jnp.sum((modulus - radius)**2)
   return jnp.sum(jnp.maximum(modulus - radius, 0.0)**2)
 
 
-def spectral_penalty(fn: Callable[..., jax.Array], *,
-                     with_eigenvectors: bool = False) -> Callable[[jax.Array], jax.Array]:
+def spectral_penalty(fn: Callable[..., jax.Array], *, with_eigenvectors: bool = False,
+                     eig_backend: str = "auto") -> Callable[[jax.Array], jax.Array]:
   """Turns a function of the spectrum into a differentiable penalty of the operator.
 
   ``spectral_penalty(fn)(C) = fn(λ)`` with λ = eigvals(C), or, with
@@ -227,7 +234,9 @@ def spectral_penalty(fn: Callable[..., jax.Array], *,
 
   Args:
     fn: ``fn(eigenvalues) -> scalar`` or ``fn(eigenvalues, V) -> scalar`` (jnp code).
-    with_eigenvectors: whether ``fn`` also takes the eigenvectors.
+    with_eigenvectors: whether ``fn`` also takes the eigenvectors (device backend only: the
+      host path differentiates eigenvalues alone).
+    eig_backend: where the eigenvalues are computed (`koopjax.eigvals`).
 
   Returns:
     A function ``C (k, k) -> fn(...)``.
@@ -235,7 +244,13 @@ def spectral_penalty(fn: Callable[..., jax.Array], *,
   def penalty(c: jax.Array) -> jax.Array:
     checks.square_operator("C", c)
     if not with_eigenvectors:
-      return fn(jnp.linalg.eigvals(c))
+      return fn(eigvals(c, backend=eig_backend))
+    if resolve_backend(eig_backend) != "device":
+      raise ValueError(
+          f"eigenvector derivatives are only available on the 'device' eig backend (XLA's "
+          f"eig: CPU and GPU); eig_backend={eig_backend!r} resolves to the host path here, "
+          "which differentiates eigenvalues only. Use a penalty of the eigenvalues, or "
+          "eig_backend='device' on a CPU or GPU.")
     eigenvalues, v = jax.lax.linalg.eig(
         c, compute_left_eigenvectors=False, compute_right_eigenvectors=True,
         enable_eigvec_derivs=True)

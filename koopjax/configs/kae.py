@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 
+from koopjax._src.eigvals import EIG_BACKENDS
 from koopjax._src.spectral import EIGENINIT_DISTRIBUTIONS
 from koopjax._src.spectral import EIGENLOSS_KINDS
 from koopjax.configs.base import ConfigError
@@ -60,6 +61,7 @@ class KAEConfig(TrainConfig):
   w_eigenloss: float = 0.0
   eigenloss_kind: str = "unit_circle"   # any kj.EIGENLOSS_KINDS
   eigenloss_radius: float = 1.0
+  eig_backend: str = "auto"             # where eigenvalues are computed (koopjax.eigvals)
   # evaluation
   eval_initial_conditions: int = 30
   eval_steps: int = 1000
@@ -105,6 +107,7 @@ def validate_kae(cfg: KAEConfig) -> None:
   require_one_of(cfg, "eigeninit_distribution", EIGENINIT_DISTRIBUTIONS)
   parse_eigeninit_params(cfg.eigeninit_params)
   require_one_of(cfg, "eigenloss_kind", EIGENLOSS_KINDS)
+  require_one_of(cfg, "eig_backend", EIG_BACKENDS)
   require(cfg.eigenloss_radius > 0, "eigenloss_radius", "must be > 0.")
   require_non_negative(cfg, ("w_id", "w_bwd", "w_consist", "w_eigenloss"),
                        "loss weights must be >= 0")

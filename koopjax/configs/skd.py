@@ -7,6 +7,7 @@ import math
 
 import jax
 
+from koopjax._src.eigvals import EIG_BACKENDS
 from koopjax._src.spectral import DYNAMIC_MODES
 from koopjax._src.spectral import STATIC_MODES
 from koopjax.configs.base import CONV_IMPLS
@@ -46,6 +47,8 @@ class SKDConfig(VideoDataConfig):
   ball_thresh: float = 0.6
   eigs_thresh: float = 0.5
   eig_grad_clip: float = 1.0            # max norm of the spectral loss's gradient wrt C (0: off)
+  eig_backend: str = "auto"             # eigenvalues on XLA ("device"), NumPy ("host") or
+                                        # "auto": the device, the host on TPU (koopjax.eigvals)
   # beyond SKD: weight of `koopjax.motion_invariance_loss` between the motion parts of the
   # batch's latents and of its colour-distorted copy's (`koopjax.data.augment.distort_colours`);
   # 0 = off (the reference). The motion part is the latents' component on the dynamic modes of
@@ -71,6 +74,7 @@ def validate_skd(cfg: SKDConfig) -> None:
   require_one_of(cfg, "static_mode", STATIC_MODES)
   require_one_of(cfg, "dynamic_mode", DYNAMIC_MODES)
   require_one_of(cfg, "conv_impl", CONV_IMPLS)
+  require_one_of(cfg, "eig_backend", EIG_BACKENDS)
   require_one_of(cfg, "precision", PRECISIONS)
   if cfg.precision == "float64":
     require(bool(jax.config.jax_enable_x64), "precision",

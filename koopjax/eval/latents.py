@@ -104,7 +104,7 @@ class Analysis(NamedTuple):
 def analyse_latents(z: jax.Array, cfg) -> Analysis:
   """Fits C on latents ``z`` (b, T, k) and splits its modes into static and dynamic."""
   c = kj.fit_koopman(z, ridge=cfg.ridge)
-  decomposition = kj.eig(c)
+  decomposition = kj.eig(c, backend=cfg.eig_backend)
   return Analysis(z, c, decomposition, skd.analysis_static_set(decomposition.eigenvalues, cfg))
 
 

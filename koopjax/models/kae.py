@@ -252,8 +252,9 @@ def loss_terms(params: dict[str, Any], window: jax.Array, cfg: KAEConfig
   c = params["C"]
   if cfg.w_eigenloss <= 0:  # logged for comparison, no gradient
     c = jax.lax.stop_gradient(c)
-  terms["eigenloss"] = kj.eigenloss(c, cfg.eigenloss_kind, radius=cfg.eigenloss_radius)
-  eigenvalues = jnp.linalg.eigvals(jax.lax.stop_gradient(c))
+  terms["eigenloss"] = kj.eigenloss(c, cfg.eigenloss_kind, radius=cfg.eigenloss_radius,
+                                    eig_backend=cfg.eig_backend)
+  eigenvalues = kj.eigvals(jax.lax.stop_gradient(c), backend=cfg.eig_backend)
   terms["spectral_radius"] = jnp.max(jnp.abs(eigenvalues))
   return terms
 

@@ -175,7 +175,7 @@ def forward(params, model_state, batch, rng, cfg: SKDConfig, train: bool = True)
   e_eig, spectral = kj.skd_spectral_loss(
       c_spectral, n_static=cfg.n_static, static_mode=cfg.static_mode, dynamic_mode=cfg.dynamic_mode,
       dynamic_thresh=cfg.dynamic_thresh, ball_thresh=cfg.ball_thresh,
-      eigs_thresh=cfg.eigs_thresh)
+      eigs_thresh=cfg.eigs_thresh, eig_backend=cfg.eig_backend)
   loss = cfg.w_rec * e_rec + cfg.w_pred * (e_pred_x + e_pred_z) + cfg.w_eigs * e_eig
   parts = {"rec": e_rec, "pred_x": e_pred_x, "pred_z": e_pred_z, "eig": e_eig,
            "eig_static": spectral["static"], "eig_dynamic": spectral["dynamic"]}
@@ -197,7 +197,7 @@ def _motion_parts(z, z_distorted, c, cfg: SKDConfig):
     return kj.temporal_deviations(z), kj.temporal_deviations(z_distorted)
   # Gradients through eigenvectors blow up near repeated eigenvalues (the static ones are
   # pulled together at 1), so the split into modes is held fixed within the step.
-  decomposition = kj.eig(jax.lax.stop_gradient(c))
+  decomposition = kj.eig(jax.lax.stop_gradient(c), backend=cfg.eig_backend)
   static = analysis_static_set(decomposition.eigenvalues, cfg)
   return tuple(kj.dynamic_part(latents, decomposition.V, decomposition.U, static)
                for latents in (z, z_distorted))

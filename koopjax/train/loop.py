@@ -28,7 +28,8 @@ from koopjax.train.checkpoint import Checkpointer
 # everything else must match the saved config.
 RESUMABLE_FIELDS = frozenset({"steps", "log_every", "checkpoint_every", "keep_checkpoints",
                               "report", "prefetch", "num_devices", "max_nonfinite_steps",
-                              "cpu_conv_library", "analysis_static_radius"})
+                              "cpu_conv_library", "analysis_static_radius",
+                              "eig_backend"})
 
 
 class NonFiniteLossError(RuntimeError):
