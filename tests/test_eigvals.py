@@ -43,8 +43,7 @@ def near_defective_operator(seed=1):
 # ~1e-4 relative, for a random one by ~1e-6.
 OPERATORS = {"random": (random_operator(), 5e-5), "near_defective": (near_defective_operator(),
                                                                      3e-3)}
-MODES = [("norm", "strict"), ("real", "thresh"), ("ball", "ball"), ("none", "real"),
-         ("ball", "real"), ("norm", "none")]
+MODES = [(s, d) for s in kj.STATIC_MODES for d in kj.DYNAMIC_MODES]  # every mode of the loss
 
 
 def losses(backend):
@@ -71,10 +70,15 @@ def test_host_equals_device_in_value_and_gradient_under_jit(operator):
   c, rtol = OPERATORS[operator]
   np.testing.assert_allclose(np.sort_complex(kj.eigvals(c, backend="host")),
                              np.sort_complex(kj.eigvals(c, backend="device")), atol=rtol)
-  device, host = losses("device"), losses("host")
-  for name in device:
-    vd, gd = jax.jit(jax.value_and_grad(device[name]))(c)
-    vh, gh = jax.jit(jax.value_and_grad(host[name]))(c)
+
+  def all_values_and_gradients(backend):  # one compilation for every loss
+    return jax.jit(lambda c: {name: jax.value_and_grad(f)(c)
+                              for name, f in losses(backend).items()})(c)
+
+  device, host = all_values_and_gradients("device"), all_values_and_gradients("host")
+  assert len(device) == len(MODES) + 3
+  for name, (vd, gd) in device.items():
+    vh, gh = host[name]
     assert_close_relative(vh, vd, rtol, f"{name} value")
     assert_close_relative(gh, gd, rtol, f"{name} gradient")
     assert np.all(np.isfinite(gh)), name
@@ -105,6 +109,15 @@ def test_vmap_over_batched_operators_makes_one_host_call(monkeypatch):
   assert calls == [(3, K, K)]  # one batched round trip, not one per matrix
   values = jax.vmap(lambda c: kj.eigvals(c, backend="host"))(batch)
   assert values.shape == (3, K)
+
+  def skd_loss(backend):
+    return jax.jit(jax.vmap(jax.value_and_grad(lambda c: kj.skd_spectral_loss(
+        c, n_static=7, eig_backend=backend)[0])))
+
+  (vh, gh), (vd, gd) = skd_loss("host")(batch), skd_loss("device")(batch)
+  assert_close_relative(vh, vd, 3e-3, "vmap SKD loss")
+  for got, want in zip(gh, gd):
+    assert_close_relative(got, want, 3e-3, "vmap SKD gradient")
 
 
 def test_host_path_inside_shard_map_equals_one_device():
