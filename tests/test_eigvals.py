@@ -18,6 +18,7 @@ from koopjax import parallel
 from koopjax import train
 from koopjax._src import eigvals as eigvals_lib
 from koopjax.data import loader as loader_lib
+from koopjax.models import kae
 from koopjax.models import skd
 
 K = 40
@@ -160,6 +161,24 @@ def test_sharded_train_step_on_the_host_path_trains_like_the_device_path(tiny, r
   np.testing.assert_allclose(host, device, rtol=1e-5)
   # At most one host round trip per step for the eigenvalues, whatever the device count.
   assert calls == [(tiny.k, tiny.k)] * 2  # two steps, one call each
+
+
+@pytest.mark.parametrize("w_eigenloss", [0.0, 0.5])
+def test_a_forecasting_step_makes_one_host_call(w_eigenloss, monkeypatch):
+  calls = []
+  numpy_eig = eigvals_lib._numpy_eig
+  monkeypatch.setattr(eigvals_lib, "_numpy_eig",
+                      lambda c: (calls.append(np.shape(c)), numpy_eig(c))[1])
+  cfg = dataclasses.replace(configs.get_config("pendulum"), n_time=300, n_train=100, obs_dim=16,
+                            hidden=8, k=4, pred_steps=4, batch_size=16, eval_steps=50,
+                            w_eigenloss=w_eigenloss, num_devices=1)
+  windows = {"window": kae.load_data(cfg, "train")["window"]}
+  data = loader_lib.ArrayLoader(windows, cfg.batch_size, seed=0)
+  mesh = parallel.make_mesh(1)
+  host, _, _ = _two_steps(dataclasses.replace(cfg, eig_backend="host"), mesh, data)
+  device, _, _ = _two_steps(dataclasses.replace(cfg, eig_backend="device"), mesh, data)
+  np.testing.assert_allclose(host, device, rtol=1e-5)
+  assert calls == [(cfg.k, cfg.k)] * 2  # two steps, one call each
 
 
 def test_auto_takes_the_host_path_on_a_tpu_and_trains_the_same(tiny, random_videos,

@@ -210,7 +210,14 @@ def eigenloss(c: jax.Array, kind: str = "unit_circle", *, radius: float = 1.0,
   """
   checks.square_operator("C", c)
   checks.one_of("eigenloss kind", kind, EIGENLOSS_KINDS)
-  modulus = _safe_modulus(eigvals(c, backend=eig_backend))
+  return eigenloss_of_eigenvalues(eigvals(c, backend=eig_backend), kind, radius=radius)
+
+
+def eigenloss_of_eigenvalues(eigenvalues: jax.Array, kind: str = "unit_circle", *,
+                             radius: float = 1.0) -> jax.Array:
+  """`eigenloss` of eigenvalues already computed (one eigendecomposition for several uses)."""
+  checks.one_of("eigenloss kind", kind, EIGENLOSS_KINDS)
+  modulus = _safe_modulus(eigenvalues)
   if kind == "unit_circle":
     return jnp.sum((modulus - radius)**2)
   return jnp.sum(jnp.maximum(modulus - radius, 0.0)**2)
