@@ -200,6 +200,22 @@ def test_auto_takes_the_host_path_on_a_tpu_and_trains_the_same(tiny, random_vide
   np.testing.assert_allclose(np.asarray(v @ u), np.eye(K), atol=1e-3)
 
 
+def test_non_finite_operators_give_nan_on_both_backends_not_an_error():
+  """A NaN in C must reach the train step's non-finite guard, not crash it (NumPy's eig
+  raises on non-finite input; XLA's returns NaN)."""
+  c = random_operator().at[3, 5].set(jnp.nan)
+  batch = jnp.stack([random_operator(), c])
+  for backend in ("device", "host"):
+    values = jax.jit(jax.vmap(lambda m, b=backend: kj.eigvals(m, backend=b)))(batch)
+    assert np.all(np.isfinite(values[0])) and np.all(np.isnan(values[1])), backend
+    grad = jax.grad(lambda m, b=backend: kj.skd_spectral_loss(m, n_static=2, eig_backend=b)[0])(c)
+    assert not np.all(np.isfinite(grad)), backend
+  np.testing.assert_allclose(np.sort_complex(np.asarray(kj.eigvals(batch, backend="host")[0])),
+                             np.sort_complex(np.asarray(kj.eigvals(random_operator(),
+                                                                   backend="device"))),
+                             atol=1e-5)
+
+
 def test_eigenvector_penalties_need_the_device_backend():
   penalty = kj.spectral_penalty(lambda lam, v: jnp.sum(jnp.abs(v) ** 4), with_eigenvectors=True,
                                 eig_backend="host")

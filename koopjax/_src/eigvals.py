@@ -44,12 +44,23 @@ def _complex_dtype(dtype) -> np.dtype:
 
 
 def _numpy_eig(c: np.ndarray):
-  """(λ, V, U = V⁻¹) of (..., k, k) real matrices by NumPy, in the input's precision."""
+  """(λ, V, U = V⁻¹) of (..., k, k) real matrices by NumPy, in the input's precision.
+
+  A matrix with a NaN or Inf gives NaN everywhere, as XLA's eig does (NumPy would raise, and a
+  train step must survive a non-finite step: its guard skips it).
+  """
   c = np.asarray(c)
   ctype = _complex_dtype(c.dtype)
   real = c.astype(np.float64 if ctype == np.complex128 else np.float32)
+  finite = np.all(np.isfinite(real), axis=(-2, -1))
+  if not np.all(finite):
+    real = np.where(finite[..., None, None], real, np.eye(real.shape[-1], dtype=real.dtype))
   eigenvalues, v = np.linalg.eig(real)
-  return (eigenvalues.astype(ctype), v.astype(ctype), np.linalg.inv(v).astype(ctype))
+  u = np.linalg.inv(v)
+  if not np.all(finite):
+    eigenvalues, v, u = (np.where(finite.reshape(finite.shape + (1,) * (x.ndim - finite.ndim)),
+                                  x, np.nan) for x in (eigenvalues, v, u))
+  return eigenvalues.astype(ctype), v.astype(ctype), u.astype(ctype)
 
 
 def _host_eig(c: jax.Array):
