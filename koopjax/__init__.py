@@ -7,6 +7,8 @@ penalties. Models, training, data and evaluation live in subpackages.
 
 from koopjax._src.eigvals import EIG_BACKENDS
 from koopjax._src.eigvals import eigvals
+from koopjax._src.finite import NonFiniteInputError
+from koopjax._src.finite import check_finite
 from koopjax._src.gradients import clip_gradient_norm
 from koopjax._src.invariance import dynamic_part
 from koopjax._src.invariance import motion_invariance_loss
@@ -39,6 +41,8 @@ __all__ = (
     "EIGENINIT_DISTRIBUTIONS",
     "EIGENLOSS_KINDS",
     "Eigendecomposition",
+    "NonFiniteInputError",
+    "check_finite",
     "clip_gradient_norm",
     "dynamic_part",
     "STATIC_MODES",

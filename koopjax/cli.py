@@ -2,13 +2,18 @@
 
 Verbs: ``train`` (any preset), ``judge`` (the evaluation's classifier), ``evaluate`` (a trained
 run, by its model's evaluator), ``prepare`` (build a dataset from local source files).
+
+A bad path, config or checkpoint ends in one line on stderr and exit status 2; ``--debug`` (or
+``KOOPJAX_DEBUG=1``) shows the traceback instead.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import errno
 import json
+import os
 import pathlib
 import sys
 from collections.abc import Sequence
@@ -22,6 +27,21 @@ from koopjax import report
 from koopjax import train
 from koopjax.data import sprites
 from koopjax.report import tables
+from koopjax.train.checkpoint import CheckpointError
+from koopjax.train.checkpoint import describe
+from koopjax.train.loop import NonFiniteLossError
+
+# What was expected of a path, by the operating system's error (for one-line messages).
+EXPECTED = {
+    errno.ENOENT: "expected an existing path",
+    errno.ENOTDIR: "expected a directory",
+    errno.EISDIR: "expected a file",
+    errno.EEXIST: "expected a directory there, or nothing",
+    errno.EACCES: "expected a path this user may read and write",
+    errno.EPERM: "expected a path this user may read and write",
+    errno.EROFS: "expected a writable directory",
+    errno.ENOSPC: "free some space or write elsewhere",
+}
 
 
 def _add_distributed(parser: argparse.ArgumentParser) -> None:
@@ -114,25 +134,21 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 2
   model = json.loads(config_path.read_text()).get("model")
   out = pathlib.Path(args.out) if args.out else workdir / "evaluation"
-  try:
-    evaluator = evaluation_lib.get(model)
-    options, unused = _evaluation_options(evaluator.Options, args)
-    if args.judge and not evaluator.NEEDS_JUDGE:
-      unused = ["judge", *unused]
-    if unused:
-      flags = ", ".join(f"--{name.replace('_', '-')}" for name in unused)
-      print(f"koopjax evaluate: note: {flags} {'is' if len(unused) == 1 else 'are'} not used "
-            f"to evaluate {model!r} runs.")
-    if evaluator.NEEDS_JUDGE and not args.judge:
-      print(f"koopjax evaluate: {workdir} is an {model.upper()} run; its evaluation needs a "
-            "trained judge: --judge DIR (train one with `koopjax judge --dataset DATASET "
-            "--workdir DIR`).", file=sys.stderr)
-      return 2
-    judge = train.restore(args.judge) if evaluator.NEEDS_JUDGE else None
-    evaluation = evaluator.evaluate(train.restore(workdir), options, judge)
-  except (evaluation_lib.EvaluationError, configs.ConfigError, FileNotFoundError) as error:
-    print(f"koopjax evaluate: {error}", file=sys.stderr)
+  evaluator = evaluation_lib.get(model)
+  options, unused = _evaluation_options(evaluator.Options, args)
+  if args.judge and not evaluator.NEEDS_JUDGE:
+    unused = ["judge", *unused]
+  if unused:
+    flags = ", ".join(f"--{name.replace('_', '-')}" for name in unused)
+    print(f"koopjax evaluate: note: {flags} {'is' if len(unused) == 1 else 'are'} not used "
+          f"to evaluate {model!r} runs.")
+  if evaluator.NEEDS_JUDGE and not args.judge:
+    print(f"koopjax evaluate: {workdir} is an {model.upper()} run; its evaluation needs a "
+          "trained judge: --judge DIR (train one with `koopjax judge --dataset DATASET "
+          "--workdir DIR`).", file=sys.stderr)
     return 2
+  judge = train.restore(args.judge) if evaluator.NEEDS_JUDGE else None
+  evaluation = evaluator.evaluate(train.restore(workdir), options, judge)
   report.write_evaluation(evaluation, out)
   line = tables.headline(evaluation)
   print(f"{line + '; ' if line else ''}outputs in {out}")
@@ -144,25 +160,48 @@ EVALUATE_FLAGS = ("seeds", "batch_size", "analysis_size", "attribution_pairs", "
                   "allow_weak_judge")
 
 
-def build_parser() -> argparse.ArgumentParser:
-  parser = argparse.ArgumentParser(prog="koopjax", description=__doc__)
-  verbs = parser.add_subparsers(dest="verb", required=True)
+def path_error(error: OSError) -> str:
+  """``PATH: what went wrong; what was expected`` of a filesystem error."""
+  reason = error.strerror or describe(error)
+  if error.errno in EXPECTED and reason == os.strerror(error.errno):
+    reason = f"{reason}; {EXPECTED[error.errno]}"
+  return f"{error.filename}: {reason}" if error.filename else reason
 
-  train_verb = verbs.add_parser("train", help="train a model (resumes from --workdir)")
+
+def one_line(error: BaseException) -> str:
+  """The first line of an error's message (details stay behind --debug)."""
+  if isinstance(error, OSError) and error.filename:
+    return path_error(error)
+  lines = str(error).strip().splitlines()
+  return lines[0] if lines else type(error).__name__
+
+
+def build_parser() -> argparse.ArgumentParser:
+  parser = argparse.ArgumentParser(prog="koopjax", description=__doc__,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+  parser.add_argument("--debug", action="store_true",
+                      help="show the Python traceback of an error (also KOOPJAX_DEBUG=1)")
+  verbs = parser.add_subparsers(dest="verb", required=True)
+  # --debug also after the verb; SUPPRESS keeps the top-level value when it is not given there.
+  debug = argparse.ArgumentParser(add_help=False)
+  debug.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                     help="show the Python traceback of an error (also KOOPJAX_DEBUG=1)")
+
+  train_verb = verbs.add_parser("train", help="train a model (resumes from --workdir)", parents=[debug])
   train_verb.add_argument("--config", default="synthetic", help="preset name (default: synthetic)")
   train_verb.add_argument("--workdir", help="run directory (default: runs/<config>)")
   _add_run_options(train_verb)
   _add_distributed(train_verb)
   train_verb.set_defaults(run=_train)
 
-  prepare = verbs.add_parser("prepare", help="build a dataset that needs local source files")
+  prepare = verbs.add_parser("prepare", help="build a dataset that needs local source files", parents=[debug])
   prepare.add_argument("dataset", choices=["sprites"])
   prepare.add_argument("--manual-dir", required=True,
                        help="folder with the LPC sprite sheets (layout: docs/datasets.md)")
   prepare.add_argument("--data-dir", required=True, help="TFDS data directory to write")
   prepare.set_defaults(run=_prepare)
 
-  judge = verbs.add_parser("judge", help="train the judge classifier (a head per factor)")
+  judge = verbs.add_parser("judge", help="train the judge classifier (a head per factor)", parents=[debug])
   judge.add_argument("--dataset", choices=("synthetic", "sprites"), default="synthetic",
                      help="dataset (preset judge_<dataset>; default: synthetic)")
   judge.add_argument("--workdir", help="run directory (default: runs/judge_<dataset>)")
@@ -170,7 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
   _add_run_options(judge)
   judge.set_defaults(run=_judge)
 
-  evaluate = verbs.add_parser("evaluate", help="evaluate a trained run (SKD: with a judge)")
+  evaluate = verbs.add_parser("evaluate", help="evaluate a trained run (SKD: with a judge)", parents=[debug])
   evaluate.add_argument("--workdir", required=True, help="the trained run to evaluate")
   evaluate.add_argument("--judge", help="a trained judge run (required for SKD runs)")
   evaluate.add_argument("--out", help="output folder (default: WORKDIR/evaluation)")
@@ -192,12 +231,25 @@ def build_parser() -> argparse.ArgumentParser:
   return parser
 
 
+# Errors a user's input or filesystem causes: one line each, exit status 2.
+USER_ERRORS = (OSError, CheckpointError, evaluation_lib.EvaluationError, NonFiniteLossError)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
   args = build_parser().parse_args(argv)
+  debug = args.debug or os.environ.get("KOOPJAX_DEBUG", "") not in ("", "0")
   try:
     return args.run(args)
   except configs.ConfigError as error:
+    if debug:
+      raise
     print(f"koopjax {args.verb}: invalid configuration: {error}", file=sys.stderr)
+    return 2
+  except USER_ERRORS as error:
+    if debug:
+      raise
+    print(f"koopjax {args.verb}: {one_line(error)} (--debug shows the traceback)",
+          file=sys.stderr)
     return 2
 
 

@@ -107,7 +107,9 @@ def fit_koopman(z: jax.Array, *, ridge: float = 0.0,
     axis_name: mesh axis to sum the normal equations over (inside `shard_map`), or None.
 
   Returns:
-    C, shape (k, k), dtype of ``z``, such that ``z[:, :-1] @ C ≈ z[:, 1:]``.
+    C, shape (k, k), dtype of ``z``, such that ``z[:, :-1] @ C ≈ z[:, 1:]``. A NaN or Inf
+    anywhere in ``z`` (padding included) makes C NaN; no error is raised — wrap the call in
+    `koopjax.check_finite` to be told which input was not finite.
   """
   gram, cross = koopman_gram(z)
   if axis_name is not None:

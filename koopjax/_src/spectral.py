@@ -149,6 +149,13 @@ def skd_spectral_loss(
 
   Returns:
     (loss, {"static": E_static, "dynamic": E_dynamic}), all scalars.
+
+  Non-finite and defective operators: a NaN or Inf in C makes every eigenvalue NaN (on both
+  backends), so the loss and its gradient are NaN — no error is raised; wrap the call in
+  `koopjax.check_finite` to be told which input was not finite. A defective C (a repeated
+  eigenvalue without a full set of eigenvectors) has a finite loss, but eigenvalue derivatives
+  scale with the eigenvectors' condition number, so the gradient grows without bound as C
+  nears one (SKD bounds it with `koopjax.clip_gradient_norm`, config ``eig_grad_clip``).
   """
   checks.square_operator("C", c)
   checks.one_of("static_mode", static_mode, STATIC_MODES)
@@ -186,10 +193,10 @@ def skd_spectral_loss(
 
 
 def _safe_modulus(eigenvalues: jax.Array) -> jax.Array:
-  """|λ| with a finite gradient at λ = 0."""
+  """|λ| with a finite gradient at λ = 0 (and NaN for a NaN eigenvalue, not 0)."""
   sq = jnp.real(eigenvalues)**2 + jnp.imag(eigenvalues)**2
   positive = sq > 0
-  return jnp.where(positive, jnp.sqrt(jnp.where(positive, sq, 1.0)), 0.0)
+  return jnp.where(positive, jnp.sqrt(jnp.where(positive, sq, 1.0)), sq * 0.0)
 
 
 def eigenloss(c: jax.Array, kind: str = "unit_circle", *, radius: float = 1.0,
@@ -206,7 +213,8 @@ def eigenloss(c: jax.Array, kind: str = "unit_circle", *, radius: float = 1.0,
     eig_backend: where the eigenvalues are computed (`koopjax.eigvals`).
 
   Returns:
-    Scalar penalty, differentiable in ``c``.
+    Scalar penalty, differentiable in ``c``. NaN when C holds a NaN or Inf; near a defective C
+    the value is finite and the gradient may be very large (see `skd_spectral_loss`).
   """
   checks.square_operator("C", c)
   checks.one_of("eigenloss kind", kind, EIGENLOSS_KINDS)

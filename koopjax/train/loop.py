@@ -9,8 +9,10 @@
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
 import pathlib
+import sys
 import time
 from typing import Any
 
@@ -23,6 +25,7 @@ from koopjax import parallel
 from koopjax.data import loader as loader_lib
 from koopjax.train.build import build
 from koopjax.train.checkpoint import Checkpointer
+from koopjax.train.checkpoint import describe
 
 # Fields that may change when a run is resumed (schedule, logging, how the run is analysed);
 # everything else must match the saved config.
@@ -78,12 +81,38 @@ def _write_history(path: pathlib.Path, history: list[dict[str, float]]) -> None:
   path.write_text("".join(json.dumps(r) + "\n" for r in history))
 
 
+def prepare_workdir(workdir: str | pathlib.Path) -> pathlib.Path:
+  """Creates the run directory if needed and checks that it can be written.
+
+  Raises:
+    OSError: naming the path: it exists and is not a directory, or it cannot be created or
+      written (read-only file system, permissions, no space left).
+  """
+  workdir = pathlib.Path(workdir).absolute()
+  if workdir.exists() and not workdir.is_dir():
+    raise NotADirectoryError(errno.ENOTDIR, "exists and is not a directory; expected a run "
+                             "directory (new, or one to resume)", str(workdir))
+  workdir.mkdir(parents=True, exist_ok=True)
+  probe = workdir / ".koopjax-write-check"
+  try:
+    probe.write_bytes(b"")
+    probe.unlink()
+  except OSError as error:
+    raise OSError(error.errno, f"{error.strerror}; expected a writable run directory",
+                  str(workdir)) from error
+  return workdir
+
+
 def run(cfg: configs.TrainConfig, workdir: str | pathlib.Path, *, progress: bool = True
         ) -> RunResult:
-  """Trains ``cfg`` in ``workdir``, resuming from its latest checkpoint if there is one."""
+  """Trains ``cfg`` in ``workdir``, resuming from its newest intact checkpoint if there is one.
+
+  A checkpoint that cannot be restored is reported in one line and set aside (its folder
+  renamed ``<step>.corrupt-<time>``); training resumes from the newest one that restores. The
+  saved config is compared with ``cfg`` before any array is read.
+  """
   configs.validate(cfg)
-  workdir = pathlib.Path(workdir).absolute()
-  workdir.mkdir(parents=True, exist_ok=True)
+  workdir = prepare_workdir(workdir)
   is_main = jax.process_index() == 0
   built = build(cfg)
   model, mesh, state, step_key = built.model, built.mesh, built.state, built.step_key
@@ -94,11 +123,22 @@ def run(cfg: configs.TrainConfig, workdir: str | pathlib.Path, *, progress: bool
                                 cfg.batch_size, cfg.seed)
 
   checkpointer = Checkpointer(workdir / "checkpoints", cfg.keep_checkpoints)
+
+  def resumable(saved: dict[str, Any]):
+    _check_resumable(saved, cfg, workdir)
+    return state
+
+  def set_aside(step: int, error: BaseException) -> None:
+    """One line per damaged checkpoint; its folder is renamed, never deleted."""
+    where = checkpointer.set_aside(step) if is_main else "(process 0 moves it)"
+    if is_main:
+      print(f"koopjax: checkpoint step {step} in {checkpointer.directory} cannot be restored "
+            f"({describe(error)}); moved aside to {where}.", file=sys.stderr)
+
   start = 0
-  if checkpointer.latest_step() is not None:
-    state, saved_cfg = checkpointer.restore(state)
-    _check_resumable(saved_cfg, cfg, workdir)
-    start = int(state.step)
+  restored = checkpointer.newest_intact(resumable, set_aside)
+  if restored is not None:
+    state, start = restored.state, int(restored.step)
     if is_main:
       print(f"Resuming {workdir} from step {start}.")
   metrics_path = workdir / "metrics.jsonl"
@@ -171,14 +211,29 @@ def run(cfg: configs.TrainConfig, workdir: str | pathlib.Path, *, progress: bool
 def restore(workdir: str | pathlib.Path, step: int | None = None) -> RunResult:
   """Loads a finished or interrupted run (state on one device set, config, history)."""
   workdir = pathlib.Path(workdir).absolute()
-  checkpointer = Checkpointer(workdir / "checkpoints", keep=1_000_000)
+  if not (workdir / "checkpoints").is_dir():
+    raise FileNotFoundError(errno.ENOENT, "no trained run here (no checkpoints folder); expected "
+                            "a run directory written by `koopjax train`", str(workdir))
+  # A reader writes nothing: no folder is created and a damaged checkpoint stays where it is.
+  checkpointer = Checkpointer(workdir / "checkpoints", keep=1_000_000, create=False)
+
+  def target_for(saved: dict[str, Any]):
+    return build(configs.from_dict(saved), parallel.make_mesh(1)).state
+
+  def skip(damaged_step: int, error: BaseException) -> None:
+    print(f"koopjax: checkpoint step {damaged_step} in {checkpointer.directory} cannot be "
+          f"restored ({describe(error)}); reading an older one.", file=sys.stderr)
+
   try:
-    latest = checkpointer.latest_step() if step is None else step
-    if latest is None:
-      raise FileNotFoundError(f"no checkpoint in {workdir / 'checkpoints'}; train first.")
-    cfg = configs.from_dict(checkpointer.config(latest))
-    target = build(cfg, parallel.make_mesh(1)).state
-    state, _ = checkpointer.restore(target, latest)
+    if step is not None:
+      state, saved = checkpointer.restore(target_for(checkpointer.config(step)), step)
+    else:
+      restored = checkpointer.newest_intact(target_for, skip)
+      if restored is None:
+        raise FileNotFoundError(errno.ENOENT, "no checkpoint in this run yet; train first",
+                                str(workdir / "checkpoints"))
+      state, saved = restored.state, restored.config
+    cfg = configs.from_dict(saved)
   finally:
     checkpointer.close()
   history = _read_history(workdir / "metrics.jsonl", int(np.asarray(state.step)))

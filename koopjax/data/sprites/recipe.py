@@ -83,15 +83,16 @@ def check_manual_dir(manual_dir: str | os.PathLike[str] | None) -> pathlib.Path:
   root = pathlib.Path(manual_dir).expanduser()
   if not root.is_dir():
     raise FileNotFoundError(
-        f"Sprites manual directory {root} does not exist or is not a directory. It must "
-        f"contain the LPC sprite sheets:\n{describe_layout()}")
+        f"Sprites manual directory {root} does not exist or is not a directory; expected a "
+        f"folder of LPC sprite sheets (body/, bottomwear/, topwear/, hair/, shoes/).\n"
+        f"Layout:\n{describe_layout()}")
   missing = missing_files(root)
   if missing:
     listing = "\n".join(f"  {path}" for path in missing)
     raise FileNotFoundError(
         f"Sprites manual directory {root} is missing {len(missing)} of the "
-        f"{len(expected_files())} expected sprite sheets:\n{listing}\nExpected layout:\n"
-        f"{describe_layout()}")
+        f"{len(expected_files())} expected sprite sheets (first: {missing[0]}). Missing:\n"
+        f"{listing}\nExpected layout:\n{describe_layout()}")
   return root
 
 
