@@ -75,7 +75,7 @@ def test_resume_past_a_damaged_newest_checkpoint(runs, tmp_path, capsys, damage)
   damage(workdir / "checkpoints" / "10")
   code, out, err = run_cli([*TINY_ARGS, "--workdir", str(workdir), "--steps", "15"], capsys)
   assert code == 0 and "Traceback" not in err
-  line = next(l for l in err.splitlines() if "cannot be restored" in l)
+  line = next(text for text in err.splitlines() if "cannot be restored" in text)
   assert f"checkpoint step 10 in {workdir / 'checkpoints'} cannot be restored" in line
   assert "moved aside to" in line and "Resuming" in out and "from step 5" in out
   aside = [p.name for p in (workdir / "checkpoints").iterdir() if ".corrupt-" in p.name]
