@@ -5,6 +5,12 @@ analysing Koopman operators, SKD's spectral loss, and eigenvalue initialisation 
 penalties. Models, training, data and evaluation live in subpackages.
 """
 
+from koopjax._src.analysis import KoopmanAnalysis
+from koopjax._src.analysis import continuous_eigenvalues
+from koopjax._src.analysis import koopman_analysis
+from koopjax._src.analysis import mode_amplitudes
+from koopjax._src.analysis import modal_states
+from koopjax._src.analysis import projection_basis
 from koopjax._src.eigvals import EIG_BACKENDS
 from koopjax._src.eigvals import eigvals
 from koopjax._src.finite import NonFiniteInputError
@@ -18,6 +24,7 @@ from koopjax._src.koopman import eig
 from koopjax._src.koopman import fit_koopman
 from koopjax._src.koopman import koopman_gram
 from koopjax._src.koopman import modes_to_mask
+from koopjax._src.koopman import pair_mask
 from koopjax._src.koopman import predict_one_step
 from koopjax._src.koopman import rollout
 from koopjax._src.koopman import solve_koopman
@@ -41,9 +48,11 @@ __all__ = (
     "EIGENINIT_DISTRIBUTIONS",
     "EIGENLOSS_KINDS",
     "Eigendecomposition",
+    "KoopmanAnalysis",
     "NonFiniteInputError",
     "check_finite",
     "clip_gradient_norm",
+    "continuous_eigenvalues",
     "dynamic_part",
     "STATIC_MODES",
     "eig",
@@ -51,11 +60,16 @@ __all__ = (
     "eigenloss",
     "eigvals",
     "fit_koopman",
+    "koopman_analysis",
     "koopman_gram",
+    "modal_states",
+    "mode_amplitudes",
     "modes_to_mask",
     "motion_invariance_loss",
     "near_one_mask",
+    "pair_mask",
     "predict_one_step",
+    "projection_basis",
     "rollout",
     "skd_spectral_loss",
     "solve_koopman",

@@ -35,7 +35,22 @@ def _check_operator_matches(c: jax.Array, k: int, what: str) -> None:
                      f"expected C of shape ({k}, {k}).")
 
 
-def koopman_gram(z: jax.Array) -> tuple[jax.Array, jax.Array]:
+def pair_mask(lengths: jax.Array, frames: int) -> jax.Array:
+  """(b, T − 1) bool: pair (t, t + 1) of sequence i is real iff ``t + 1 < lengths[i]``.
+
+  Args:
+    lengths: valid steps per sequence, shape (b,), integers; 0 and 1 leave no pair.
+    frames: T, the padded length.
+  """
+  lengths = jnp.asarray(lengths)
+  if lengths.ndim != 1 or not jnp.issubdtype(lengths.dtype, jnp.integer):
+    raise TypeError(f"lengths must be integers of shape (batch,); got dtype {lengths.dtype} and "
+                    f"shape {tuple(lengths.shape)}.")
+  return jnp.arange(1, frames)[None, :] < lengths[:, None]
+
+
+def koopman_gram(z: jax.Array, lengths: jax.Array | None = None
+                 ) -> tuple[jax.Array, jax.Array]:
   """Normal-equation matrices of the one-step least-squares problem.
 
   With ``Zp = z[:, :-1]`` and ``Zf = z[:, 1:]`` flattened to ``(b (T-1), k)``::
@@ -43,16 +58,23 @@ def koopman_gram(z: jax.Array) -> tuple[jax.Array, jax.Array]:
       G = Zpᵀ Zp,    B = Zpᵀ Zf.
 
   Both are sums over sequences and frames, so partial sums from shards of a batch add up
-  to the full-batch matrices.
+  to the full-batch matrices. With ``lengths``, only the pairs inside each sequence's valid
+  steps enter the sums (`pair_mask`): padding never reaches the fit.
 
   Args:
     z: latents, shape (b, T, k), T >= 2.
+    lengths: valid steps per sequence, shape (b,) integers, or None (all T).
 
   Returns:
     (G, B), each (k, k), computed at highest matmul precision (no TF32).
   """
   _check_latents("z", z)
   zp, zf = z[:, :-1], z[:, 1:]
+  if lengths is not None:
+    if jnp.shape(lengths) != z.shape[:1]:
+      raise ValueError(f"lengths must have shape ({z.shape[0]},), one per sequence; got "
+                       f"{tuple(jnp.shape(lengths))}.")
+    zp = jnp.where(pair_mask(lengths, z.shape[1])[..., None], zp, jnp.zeros_like(zp))
   gram = jnp.einsum("btk,btl->kl", zp, zp, precision=_HIGHEST)
   cross = jnp.einsum("btk,btl->kl", zp, zf, precision=_HIGHEST)
   return gram, cross
@@ -87,8 +109,8 @@ def solve_koopman(gram: jax.Array, cross: jax.Array, ridge: float = 0.0) -> jax.
     return jnp.linalg.pinv(gram, hermitian=True) @ cross
 
 
-def fit_koopman(z: jax.Array, *, ridge: float = 0.0,
-                axis_name: Hashable | None = None) -> jax.Array:
+def fit_koopman(z: jax.Array, *, ridge: float = 0.0, axis_name: Hashable | None = None,
+                lengths: jax.Array | None = None) -> jax.Array:
   """Fits one Koopman operator to a whole batch of latent sequences.
 
   Solves ``C = argmin_C ||Zp C − Zf||_F² (+ ridge ||C||_F²)`` with ``Zp = z[:, :-1]``,
@@ -105,13 +127,15 @@ def fit_koopman(z: jax.Array, *, ridge: float = 0.0,
     z: latents, shape (b, T, k), floating point, T >= 2.
     ridge: Tikhonov regulariser, a Python float >= 0.
     axis_name: mesh axis to sum the normal equations over (inside `shard_map`), or None.
+    lengths: valid steps per sequence (b,) for variable-length sequences padded to T: only
+      pairs (t, t + 1) with t + 1 < length enter the fit (`koopman_gram`).
 
   Returns:
     C, shape (k, k), dtype of ``z``, such that ``z[:, :-1] @ C ≈ z[:, 1:]``. A NaN or Inf
     anywhere in ``z`` (padding included) makes C NaN; no error is raised — wrap the call in
     `koopjax.check_finite` to be told which input was not finite.
   """
-  gram, cross = koopman_gram(z)
+  gram, cross = koopman_gram(z, lengths)
   if axis_name is not None:
     gram, cross = jax.lax.psum((gram, cross), axis_name)
   return solve_koopman(gram, cross, ridge).astype(z.dtype)
