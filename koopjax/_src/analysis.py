@@ -113,10 +113,10 @@ def koopman_analysis(states: jax.Array, *, rank: int | None = None,
     if shortest < 2:
       raise ValueError(f"every sequence needs lengths >= 2 (a step and its successor); got a "
                        f"length of {shortest}.")
-  basis = projection_basis(states, rank, lengths)
   valid = _step_mask(lengths, b, t)[..., None]
-  projected = jnp.einsum("bth,hr->btr", jnp.where(valid, states, 0.0), basis,
-                         precision=_HIGHEST)
+  states = jnp.where(valid, states, jnp.zeros_like(states))
+  basis = projection_basis(states, rank)  # zero rows leave the singular vectors as they are
+  projected = jnp.einsum("bth,hr->btr", states, basis, precision=_HIGHEST)
   operator = fit_koopman(projected, ridge=ridge, lengths=lengths)
   decomposition = eig(operator, backend=backend)
   with jax.default_matmul_precision("highest"):

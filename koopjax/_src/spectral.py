@@ -217,7 +217,6 @@ def eigenloss(c: jax.Array, kind: str = "unit_circle", *, radius: float = 1.0,
     the value is finite and the gradient may be very large (see `skd_spectral_loss`).
   """
   checks.square_operator("C", c)
-  checks.one_of("eigenloss kind", kind, EIGENLOSS_KINDS)
   return eigenloss_of_eigenvalues(eigvals(c, backend=eig_backend), kind, radius=radius)
 
 
