@@ -1,8 +1,9 @@
 """koopjax: Koopman autoencoders in JAX.
 
 The public API: pure, jit/vmap/grad-compatible functions of arrays for fitting and
-analysing Koopman operators, SKD's spectral loss, and eigenvalue initialisation and
-penalties. Models, training, data and evaluation live in subpackages.
+analysing Koopman operators (also of a trained network's hidden states), SKD's spectral loss,
+eigenvalue initialisation and penalties, the Lipschitz RNN's spectrally controlled matrices,
+and Hessian curvature estimates. Models, training, data and evaluation live in subpackages.
 """
 
 from koopjax._src.analysis import KoopmanAnalysis
@@ -16,6 +17,10 @@ from koopjax._src.eigvals import eigvals
 from koopjax._src.finite import NonFiniteInputError
 from koopjax._src.finite import check_finite
 from koopjax._src.gradients import clip_gradient_norm
+from koopjax._src.hessian import TraceEstimate
+from koopjax._src.hessian import hessian_top_eigenvalue
+from koopjax._src.hessian import hessian_vector_product
+from koopjax._src.hessian import hutchinson_trace
 from koopjax._src.invariance import dynamic_part
 from koopjax._src.invariance import motion_invariance_loss
 from koopjax._src.invariance import temporal_deviations
@@ -29,6 +34,8 @@ from koopjax._src.koopman import predict_one_step
 from koopjax._src.koopman import rollout
 from koopjax._src.koopman import solve_koopman
 from koopjax._src.koopman import swap
+from koopjax._src.lipschitz import lipschitz_matrix
+from koopjax._src.lipschitz import max_real_eigenvalue
 from koopjax._src.spectral import DYNAMIC_MODES
 from koopjax._src.spectral import EIGENINIT_DISTRIBUTIONS
 from koopjax._src.spectral import EIGENLOSS_KINDS
@@ -50,6 +57,7 @@ __all__ = (
     "Eigendecomposition",
     "KoopmanAnalysis",
     "NonFiniteInputError",
+    "TraceEstimate",
     "check_finite",
     "clip_gradient_norm",
     "continuous_eigenvalues",
@@ -60,8 +68,13 @@ __all__ = (
     "eigenloss",
     "eigvals",
     "fit_koopman",
+    "hessian_top_eigenvalue",
+    "hessian_vector_product",
+    "hutchinson_trace",
     "koopman_analysis",
     "koopman_gram",
+    "lipschitz_matrix",
+    "max_real_eigenvalue",
     "modal_states",
     "mode_amplitudes",
     "modes_to_mask",
