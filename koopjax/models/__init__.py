@@ -15,6 +15,9 @@ import numpy as np
 
 from koopjax.models import judge
 from koopjax.models import kae
+from koopjax.models import rnn
+from koopjax.models import rnn_ae
+from koopjax.models import sequence
 from koopjax.models import skd
 
 
@@ -39,7 +42,8 @@ class Model(Protocol):
     """The model's variables in a `koopjax.train.TrainState`."""
 
 
-MODELS: dict[str, Model] = {"skd": skd, "judge": judge, "kae": kae}
+MODELS: dict[str, Model] = {"skd": skd, "judge": judge, "kae": kae, "rnn": rnn,
+                            "rnn_ae": rnn_ae}
 
 
 def get(name: str) -> Model:
@@ -49,4 +53,4 @@ def get(name: str) -> Model:
   return MODELS[name]
 
 
-__all__ = ("MODELS", "Model", "get", "judge", "kae", "skd")
+__all__ = ("MODELS", "Model", "get", "judge", "kae", "rnn", "rnn_ae", "sequence", "skd")
