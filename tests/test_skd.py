@@ -74,7 +74,7 @@ def test_every_model_and_evaluator_has_the_interface():
     assert isinstance(model, models.Model), name
     assert models.get(name) is model
     assert isinstance(kev.get(name), kev.Evaluator), name
-  with pytest.raises(ValueError, match="unknown model 'gan'; available: judge, kae, skd"):
+  with pytest.raises(ValueError, match="unknown model 'gan'; available: judge, kae, rnn, rnn_ae, skd"):
     models.get("gan")
   with pytest.raises(kev.EvaluationError, match="model 'gan' has no evaluation"):
     kev.get("gan")

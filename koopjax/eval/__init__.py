@@ -9,13 +9,23 @@ the disentanglement protocol they are made of (docs/evaluation.md).
 * `koopjax.eval.sampling`: fix the dynamics and sample the static part, or the reverse;
 * `koopjax.eval.swaps`: two-factor and multifactor swaps, modes attributed to factors;
 * `koopjax.eval.probes`: linear probes of the eigen-coordinates.
+* `rnn` (a sequence classifier: accuracy, noise robustness, loss curvature, spectra) and
+  `rnn_ae` (a sequence autoencoder as an anomaly detector);
+* `koopjax.eval.kann`: the Koopman analysis of a trained recurrent network (``koopjax
+  analyse``); `curvature`: Hessian λ_max and trace of a loss; `batches`: whole splits in
+  batches.
 """
 
+from koopjax.eval import batches
+from koopjax.eval import curvature
 from koopjax.eval import judge
 from koopjax.eval import kae
+from koopjax.eval import kann
 from koopjax.eval import latents
 from koopjax.eval import metrics
 from koopjax.eval import probes
+from koopjax.eval import rnn
+from koopjax.eval import rnn_ae
 from koopjax.eval import sampling
 from koopjax.eval import skd
 from koopjax.eval import swaps
@@ -41,7 +51,8 @@ from koopjax.eval.swaps import incremental_swaps
 from koopjax.eval.swaps import mode_components
 from koopjax.eval.swaps import two_factor_swap_accuracy
 
-EVALUATORS: dict[str, Evaluator] = {"skd": skd, "judge": judge, "kae": kae}
+EVALUATORS: dict[str, Evaluator] = {"skd": skd, "judge": judge, "kae": kae, "rnn": rnn,
+                                    "rnn_ae": rnn_ae}
 
 
 def get(model: str) -> Evaluator:
@@ -54,7 +65,8 @@ def get(model: str) -> Evaluator:
 
 __all__ = (
     "EVALUATORS", "EvalOptions", "Evaluation", "EvaluationError", "Evaluator", "Figure",
-    "JudgeTooWeakError", "attribute_modes", "balanced_subset", "conditional_entropy",
+    "JudgeTooWeakError", "attribute_modes", "balanced_subset", "batches", "conditional_entropy",
+    "curvature", "kann", "rnn", "rnn_ae",
     "factor_swap_table", "get", "incremental_swaps", "inception_score", "judge", "judge_metrics",
     "kae", "latents", "make_latent_judge", "marginal_entropy", "metrics", "mode_components", "mode_probes",
     "probes", "ridge_probe_accuracy", "sample_latents", "sample_sequences", "sampling", "skd",

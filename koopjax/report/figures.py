@@ -184,3 +184,161 @@ def operator_eigenvalues(path: pathlib.Path, forward: np.ndarray,
   fig.tight_layout()
   fig.savefig(path, dpi=120)
   plt.close(fig)
+
+
+def matrix_spectra(path: pathlib.Path, eigenvalues: Mapping[str, np.ndarray], title: str = ""
+                   ) -> None:
+  """Eigenvalues of continuous-time matrices (name -> (n,) complex) against the imaginary
+  axis: left of it, ``dh/dt = M h`` decays."""
+  fig, ax = plt.subplots(figsize=(5.5, 5))
+  for (name, values), marker in zip(eigenvalues.items(), "os^v"):
+    values = np.asarray(values)
+    ax.scatter(values.real, values.imag, s=22, marker=marker, alpha=0.8,
+               label=f"{name}: max Re λ = {values.real.max():.3g}")
+  ax.axvline(0, color="0.3", lw=1)
+  ax.axhline(0, color="0.85", lw=0.5)
+  ax.set_xlabel("Re λ")
+  ax.set_ylabel("Im λ")
+  ax.grid(alpha=0.3)
+  ax.legend(fontsize=8)
+  if title:
+    ax.set_title(title, fontsize=9)
+  fig.tight_layout()
+  fig.savefig(path, dpi=120)
+  plt.close(fig)
+
+
+def metric_traces(path: pathlib.Path, history: Sequence[dict], keys: Sequence[str],
+                  ylabel: str = "value", title: str = "") -> None:
+  """Logged metrics against the step, on a linear scale (e.g. max Re λ, which can be < 0)."""
+  fig, ax = plt.subplots(figsize=(7, 4))
+  steps = np.asarray([r["step"] for r in history])
+  for key in keys:
+    ax.plot(steps, [r[key] for r in history], label=key, lw=1)
+  ax.axhline(0, color="0.3", lw=0.8)
+  ax.set_xlabel("step")
+  ax.set_ylabel(ylabel)
+  ax.grid(alpha=0.3)
+  ax.legend()
+  if title:
+    ax.set_title(title, fontsize=9)
+  fig.tight_layout()
+  fig.savefig(path, dpi=120)
+  plt.close(fig)
+
+
+def noise_curves(path: pathlib.Path, curves: Mapping[str, Sequence[Mapping[str, float]]],
+                 title: str = "accuracy under Gaussian input noise") -> None:
+  """Test accuracy against the input noise σ, one line per model (name -> [{sigma,
+  accuracy}, ...], or [{sigma, mean, std}, ...] for several seeds)."""
+  fig, ax = plt.subplots(figsize=(6, 4))
+  for name, points in curves.items():
+    sigma = np.asarray([p["sigma"] for p in points])
+    mean = np.asarray([p.get("accuracy", p.get("mean")) for p in points])
+    ax.plot(sigma, 100 * mean, marker="o", lw=1.2, label=name)
+    if "std" in points[0]:
+      std = np.asarray([p["std"] for p in points])
+      ax.fill_between(sigma, 100 * (mean - std), 100 * (mean + std), alpha=0.15)
+  ax.set_xlabel("noise σ")
+  ax.set_ylabel("test accuracy (%)")
+  ax.set_title(title, fontsize=9)
+  ax.grid(alpha=0.3)
+  ax.legend(fontsize=8)
+  fig.tight_layout()
+  fig.savefig(path, dpi=120)
+  plt.close(fig)
+
+
+def horizon_errors(path: pathlib.Path, errors: Sequence[float], title: str = "") -> None:
+  """Relative error of k-step linear predictions against k."""
+  fig, ax = plt.subplots(figsize=(6, 4))
+  ax.plot(np.arange(1, len(errors) + 1), errors, marker="o", lw=1.2)
+  ax.set_xlabel("prediction steps k")
+  ax.set_ylabel("relative error of Zp_t C^k")
+  ax.set_title(title, fontsize=9)
+  ax.grid(alpha=0.3)
+  fig.tight_layout()
+  fig.savefig(path, dpi=120)
+  plt.close(fig)
+
+
+def token_heatmap(path: pathlib.Path, words: Sequence[Sequence[str]], roles: np.ndarray,
+                  scores: np.ndarray, modes: Sequence[str]) -> None:
+  """Per-token scores of a few sequences, one panel per mode; sentiment-bearing words bold
+  (green: positive, red: negative).
+
+  Args:
+    words: per sequence, its words.
+    roles: (n, T) in {−1, 0, 1}.
+    scores: (n, T, m) per token and mode.
+    modes: m panel titles.
+  """
+  n, m = len(words), len(modes)
+  width = max(len(w) for w in words)
+  fig, axes = plt.subplots(m, 1, figsize=(min(0.9 * width + 1, 24), 0.55 * n * m + 0.6 * m),
+                           squeeze=False)
+  for ax, j, title in zip(axes[:, 0], range(m), modes):
+    grid = np.full((n, width), np.nan)
+    for i, sentence in enumerate(words):
+      row = scores[i, :len(sentence), j]
+      grid[i, :len(sentence)] = row / max(float(np.max(row)), 1e-12)
+    ax.imshow(grid, cmap="Blues", vmin=0, vmax=1.6, aspect="auto")  # words stay legible
+    for i, sentence in enumerate(words):
+      for t, word in enumerate(sentence):
+        role = int(roles[i, t])
+        ax.text(t, i, word, ha="center", va="center", fontsize=6,
+                color={1: "darkgreen", -1: "darkred"}.get(role, "black"),
+                fontweight="bold" if role else "normal")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_title(title, fontsize=8)
+  fig.tight_layout()
+  fig.savefig(path, dpi=130)
+  plt.close(fig)
+
+
+def median_bands(path: pathlib.Path, curves: Mapping[str, np.ndarray], title: str = "") -> None:
+  """One panel per set of curves (name -> (n, T)): the median and ± the median absolute
+  deviation; the first set ("input") is drawn in grey in every panel."""
+  names = list(curves)
+  reference = names[0]
+  fig, axes = plt.subplots(1, len(names) - 1, figsize=(3.2 * (len(names) - 1), 3),
+                           sharey=True, squeeze=False)
+
+  def band(ax, values, colour, label):
+    values = np.asarray(values)
+    median = np.median(values, axis=0)
+    mad = np.median(np.abs(values - median), axis=0)
+    steps = np.arange(values.shape[1])
+    ax.plot(steps, median, color=colour, lw=1.2, label=label)
+    ax.fill_between(steps, median - mad, median + mad, color=colour, alpha=0.2)
+
+  for ax, name in zip(axes[0], names[1:]):
+    band(ax, curves[reference], "0.5", reference)
+    band(ax, curves[name], "tab:blue", name)
+    ax.set_title(name, fontsize=8)
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+  if title:
+    fig.suptitle(title, fontsize=9)
+  fig.tight_layout()
+  fig.savefig(path, dpi=120)
+  plt.close(fig)
+
+
+def score_histograms(path: pathlib.Path, scores: Mapping[str, np.ndarray], threshold: float,
+                     title: str = "") -> None:
+  """Histograms of anomaly scores by group, with the decision threshold."""
+  fig, ax = plt.subplots(figsize=(6, 4))
+  everything = np.concatenate([np.asarray(v) for v in scores.values()])
+  bins = np.linspace(everything.min(), np.quantile(everything, 0.99), 60)
+  for name, values in scores.items():
+    ax.hist(values, bins=bins, alpha=0.5, density=True, label=f"{name} ({len(values)})")
+  ax.axvline(threshold, color="k", lw=1, label="threshold")
+  ax.set_xlabel("score")
+  ax.set_ylabel("density")
+  ax.set_title(title, fontsize=9)
+  ax.legend(fontsize=8)
+  fig.tight_layout()
+  fig.savefig(path, dpi=120)
+  plt.close(fig)

@@ -1,4 +1,5 @@
-"""Every markdown table koopjax writes: the SKD evaluation's ``results.md`` and its parts.
+"""Every markdown table koopjax writes: the SKD evaluation's ``results.md`` and its parts, the
+recurrent models' ``results.md`` and the KANN analysis' ``analysis.md``.
 
 Each function takes the JSON-ready results of an evaluator (`koopjax.eval`) and returns
 markdown; `MARKDOWN` says which documents get a markdown twin.
@@ -176,8 +177,81 @@ def probe_table(probes: Mapping[str, Mapping[str, float]]) -> list[str]:
   return lines + [""]
 
 
+def rnn_results(results: Mapping[str, Any]) -> str:
+  """``results.md`` of `koopjax.eval.rnn.evaluate`."""
+  curvature = results["curvature"]
+  lines = [f"# {results['config']}: {results['cell']} cell on {results['dataset']}", "",
+           "| what | value |", "|---|---|",
+           f"| test accuracy | {100 * results['accuracy']['test']:.2f}% |",
+           f"| validation accuracy | {100 * results['accuracy']['validation']:.2f}% |",
+           f"| parameters | {curvature['parameters']} |",
+           f"| Hessian λ_max ({curvature['examples']} test sequences) | "
+           f"{curvature['lambda_max']:.4g} |",
+           f"| Hessian trace (Hutchinson) | {curvature['trace']:.4g} ± "
+           f"{curvature['trace_stderr']:.2g} |"]
+  for name, spectrum in results.get("spectra", {}).items():
+    lines.append(f"| max Re λ({name}) | {spectrum['max_real']:.4g} |")
+  if "noise" in results:
+    lines += ["", "| noise σ | " + " | ".join(f"{p['sigma']:g}" for p in results["noise"]) + " |",
+              "|---|" + "---|" * len(results["noise"]),
+              "| test accuracy | " + " | ".join(f"{100 * p['accuracy']:.1f}%"
+                                                for p in results["noise"]) + " |"]
+  return "\n".join(lines) + "\n"
+
+
+def rnn_ae_results(results: Mapping[str, Any]) -> str:
+  """``results.md`` of `koopjax.eval.rnn_ae.evaluate`."""
+  d, k = results["detection"], results["koopman"]
+  return "\n".join([
+      f"# {results['config']}: anomaly detection on {results['dataset']}", "",
+      "| what | value |", "|---|---|",
+      f"| ROC-AUC | {d['roc_auc']:.4f} |",
+      f"| accuracy / precision / recall at the threshold | {100 * d['accuracy']:.1f}% / "
+      f"{100 * d['precision']:.1f}% / {100 * d['recall']:.1f}% |",
+      f"| threshold (train quantile) | {d['threshold']:.4g} |",
+      f"| mean L1: train / test normal / test anomaly | {results['train_l1']:.4g} / "
+      f"{results['test_normal_l1']:.4g} / {results['test_anomaly_l1']:.4g} |",
+      f"| Koopman one-step error (r = {k['rank']}, {k['sequences']} normal beats) | "
+      f"{k['one_step']:.4f} |"]) + "\n"
+
+
+def kann_analysis(analysis: Mapping[str, Any]) -> str:
+  """``analysis.md`` of `koopjax.eval.kann.analyse`."""
+  fit = analysis["fit"]
+  lines = [f"# KANN: {analysis['config']} ({analysis['cell']} on {analysis['dataset']})", "",
+           f"{analysis['sequences']} test sequences, H = {analysis['hidden']}, rank r = "
+           f"{analysis['rank']}; spectral radius {analysis['spectral_radius']:.4f}.", "",
+           "| fit | value |", "|---|---|",
+           f"| projection error ‖Z − ZPPᵀ‖/‖Z‖ | {fit['projection']:.4f} |"]
+  lines += [f"| {k}-step relative error | {e:.4f} |" for k, e in enumerate(fit["multi_step"], 1)]
+  lines += ["", "| decisions on true vs Koopman-predicted last state | value |", "|---|---|"]
+  lines += [f"| {name.replace('_', ' ')} | {value:.4f} |"
+            for name, value in analysis["decisions"].items()]
+  ranking = analysis.get("token_ranking")
+  if ranking:
+    lines += ["", f"Token ranking (chance precision {ranking['chance_precision']:.3f}):", "",
+              "| mode | λ | ROC-AUC (innovation) | P@k (innovation) | ROC-AUC (magnitude) | "
+              "P@k (magnitude) |", "|---|---|---|---|---|---|"]
+    for m in ranking["modes"]:
+      re, im = m["eigenvalue"]
+      lines.append(f"| {m['mode']} | {re:.3f}{im:+.3f}i | {m['innovation']['roc_auc']:.3f} | "
+                   f"{m['innovation']['precision_at_k']:.3f} | {m['magnitude']['roc_auc']:.3f} | "
+                   f"{m['magnitude']['precision_at_k']:.3f} |")
+    pair = ranking["dominant_pair"]
+    lines.append(f"| dominant pair | | {pair['innovation']['roc_auc']:.3f} | "
+                 f"{pair['innovation']['precision_at_k']:.3f} | {pair['magnitude']['roc_auc']:.3f}"
+                 f" | {pair['magnitude']['precision_at_k']:.3f} |")
+  if "mode_pairs" in analysis:
+    lines += ["", "Mode pairs decoded (mode_pairs.png): " + ", ".join(
+        f"({a}, {b})" for a, b in analysis["mode_pairs"])]
+  return "\n".join(lines) + "\n"
+
+
 # (model, JSON document of its evaluation) -> (markdown document, its renderer)
-MARKDOWN = {("skd", "results.json"): ("results.md", skd_results)}
+MARKDOWN = {("skd", "results.json"): ("results.md", skd_results),
+            ("rnn", "results.json"): ("results.md", rnn_results),
+            ("rnn_ae", "results.json"): ("results.md", rnn_ae_results),
+            ("kann", "analysis.json"): ("analysis.md", kann_analysis)}
 
 
 def _skd_headline(evaluation) -> str:
@@ -198,10 +272,31 @@ def _judge_headline(evaluation) -> str:
       f"{name} {100 * acc:.2f}%" for name, acc in evaluation.record["accuracy"].items())
 
 
+def _rnn_headline(evaluation) -> str:
+  record = evaluation.record
+  return (f"test accuracy {100 * record['accuracy']['test']:.2f}%, Hessian λ_max "
+          f"{record['curvature']['lambda_max']:.4g}")
+
+
+def _rnn_ae_headline(evaluation) -> str:
+  return f"anomaly ROC-AUC {evaluation.record['detection']['roc_auc']:.4f}"
+
+
+def _kann_headline(evaluation) -> str:
+  record = evaluation.record
+  line = f"Koopman one-step error {record['fit']['one_step']:.4f} (r = {record['rank']})"
+  if "token_ranking" in record:
+    pair = record["token_ranking"]["dominant_pair"]["innovation"]
+    line += f", token ROC-AUC of the dominant pair {pair['roc_auc']:.3f}"
+  return line
+
+
 def headline(evaluation) -> str:
   """One line with an evaluation's main numbers (empty for a training summary without one)."""
   render = {("skd", "results.json"): _skd_headline, ("kae", "evaluation.json"): _kae_headline,
-            ("judge", "accuracy.json"): _judge_headline}
+            ("judge", "accuracy.json"): _judge_headline, ("rnn", "results.json"): _rnn_headline,
+            ("rnn_ae", "results.json"): _rnn_ae_headline,
+            ("kann", "analysis.json"): _kann_headline}
   for (model, document), line in render.items():
     if evaluation.model == model and document in evaluation.documents:
       return line(evaluation)
