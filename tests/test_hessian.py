@@ -30,13 +30,22 @@ def test_hessian_vector_product_matches_dense(key):
   np.testing.assert_allclose(flat_hv, dense @ np.ones(len(dense)), rtol=1e-4, atol=1e-5)
 
 
-def test_power_iteration_finds_the_largest_magnitude_eigenvalue(key):
+def test_power_iteration_finds_the_top_eigenvalue(key):
   loss, params, dense = _small_problem(key)
-  values = np.linalg.eigvalsh(dense)
-  expected = values[np.argmax(np.abs(values))]
   found = jax.jit(lambda p: hessian.hessian_top_eigenvalue(loss, p, key(3), iterations=200))(
       params)
-  np.testing.assert_allclose(found, expected, rtol=1e-3)
+  np.testing.assert_allclose(found, np.linalg.eigvalsh(dense).max(), rtol=1e-3)
+
+
+def test_top_eigenvalue_when_the_largest_in_magnitude_is_negative(key):
+  """H = diag(−3, 1, 0.5, −0.2): λ₁ = −3, λ_max = 1 (found on H + 3I)."""
+  diagonal = jnp.array([-3.0, 1.0, 0.5, -0.2])
+
+  def loss(p):
+    return 0.5 * jnp.sum(diagonal * p["w"] ** 2)
+
+  found = hessian.hessian_top_eigenvalue(loss, {"w": jnp.ones(4)}, key(4), iterations=300)
+  np.testing.assert_allclose(found, 1.0, rtol=1e-3)
 
 
 def test_hutchinson_trace_within_its_standard_error(key):

@@ -93,8 +93,7 @@ def test_loss_curvature_agrees_with_the_dense_hessian(key):
   dense = np.asarray(jax.hessian(
       lambda v: rnn.loss_fn(unravel(v), {}, batch, key(0), cfg)[0])(flat), np.float64)
   found = curvature.loss_curvature(rnn, params, {}, batch, cfg, iterations=300, samples=600)
-  values = np.linalg.eigvalsh(dense)
-  np.testing.assert_allclose(found["lambda_max"], values[np.argmax(np.abs(values))], rtol=1e-3)
+  np.testing.assert_allclose(found["lambda_max"], np.linalg.eigvalsh(dense).max(), rtol=1e-3)
   assert abs(found["trace"] - np.trace(dense)) < 3 * found["trace_stderr"]
   assert found["parameters"] == flat.size
 

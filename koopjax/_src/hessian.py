@@ -3,9 +3,11 @@ iteration and the trace by Hutchinson's estimator. Nothing forms the Hessian.
 
 For a loss L(θ) with θ a pytree of n numbers, ``H v = d/dε ∇L(θ + ε v)`` costs about two
 gradients (forward-over-reverse). Power iteration ``v ← H v / ‖H v‖`` converges to the
-eigenvector of the eigenvalue of largest magnitude (for a trained model's loss this is the
-top, positive, eigenvalue; the sharpness). Hutchinson: for Rademacher v (entries ±1),
-``E[vᵀ H v] = tr H``; the mean of m probes has standard error ``std(vᵀ H v) / √m``.
+eigenvector of the eigenvalue of largest magnitude, λ₁. When λ₁ < 0 (a trained network's
+Hessian can have a large negative eigenvalue) a second power iteration on the shifted
+``H − λ₁ I``, whose eigenvalues are all >= 0, finds the top eigenvalue λ_max − λ₁. Hutchinson:
+for Rademacher v (entries ±1), ``E[vᵀ H v] = tr H``; the mean of m probes has standard error
+``std(vᵀ H v) / √m``.
 """
 
 from __future__ import annotations
@@ -34,34 +36,43 @@ def hessian_vector_product(loss: Callable[[Any], jax.Array], params: Any, vector
   return jax.jvp(jax.grad(loss), (params,), (vector,))[1]
 
 
+def _power_iteration(matvec, v, iterations):
+  """Rayleigh quotient vᵀ M v of the last normalised iterate of ``v ← M v / ‖M v‖``."""
+  v = v / jnp.linalg.norm(v)
+
+  def body(_, carry):
+    v, _ = carry
+    mv = matvec(v)
+    return mv / jnp.maximum(jnp.linalg.norm(mv), jnp.finfo(mv.dtype).tiny), jnp.vdot(v, mv)
+
+  return jax.lax.fori_loop(0, iterations, body, (v, jnp.zeros((), v.dtype)))[1]
+
+
 def hessian_top_eigenvalue(loss: Callable[[Any], jax.Array], params: Any, key: jax.Array, *,
                            iterations: int = 20) -> jax.Array:
-  """The Hessian eigenvalue of largest magnitude by power iteration.
+  """The largest (most positive) Hessian eigenvalue, λ_max, by power iteration.
 
   Args:
     loss: scalar function of a pytree of floating arrays (traceable).
     params: where to take the Hessian.
     key: for the random start vector.
-    iterations: Hessian-vector products (>= 1); the estimate is the Rayleigh quotient
-      vᵀ H v of the last normalised iterate.
+    iterations: Hessian-vector products per power iteration (>= 1); a second iteration on
+      ``H − λ₁ I`` runs only when the eigenvalue of largest magnitude, λ₁, is negative.
 
   Returns:
-    λ, a scalar (its sign kept).
+    λ_max, a scalar (negative only if every eigenvalue is).
   """
   if iterations < 1:
     raise ValueError(f"iterations must be >= 1; got {iterations}.")
   flat, f = _flat(loss, params)
   hvp = lambda v: jax.jvp(jax.grad(f), (flat,), (v,))[1]  # noqa: E731
-  v = jax.random.normal(key, flat.shape, flat.dtype)
-  v = v / jnp.linalg.norm(v)
+  start = jax.random.normal(key, flat.shape, flat.dtype)
+  largest = _power_iteration(hvp, start, iterations)
 
-  def body(_, carry):
-    v, _ = carry
-    hv = hvp(v)
-    return hv / jnp.maximum(jnp.linalg.norm(hv), jnp.finfo(hv.dtype).tiny), jnp.vdot(v, hv)
+  def shifted():
+    return largest + _power_iteration(lambda v: hvp(v) - largest * v, start, iterations)
 
-  _, rayleigh = jax.lax.fori_loop(0, iterations, body, (v, jnp.zeros((), flat.dtype)))
-  return rayleigh
+  return jax.lax.cond(largest < 0, shifted, lambda: largest)
 
 
 def hutchinson_trace(loss: Callable[[Any], jax.Array], params: Any, key: jax.Array, *,
