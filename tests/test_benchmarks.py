@@ -9,6 +9,8 @@ import json
 
 import pytest
 
+from benchmarks import kann
+from benchmarks import recurrent
 from benchmarks import throughput
 
 
@@ -92,3 +94,36 @@ def test_json_is_written_whole_and_can_be_rewritten(tmp_path):
   throughput._write_json(str(path), [{"batch": 8}, {"batch": 16, "path": tmp_path}])
   assert json.loads(path.read_text()) == [{"batch": 8}, {"batch": 16, "path": str(tmp_path)}]
   throughput._write_json(None, [{"batch": 8}])  # no --json: nothing written
+
+
+def _recurrent_record(dataset, cell, seed, acc, timed):
+  record = {"dataset": dataset, "cell": cell, "seed": seed, "accuracy": {"test": acc},
+            "curvature": {"parameters": 10, "lambda_max": 2.0 + seed, "trace": 5.0},
+            "noise": [{"sigma": 0.0, "accuracy": acc}, {"sigma": 0.1, "accuracy": acc - 0.1}]}
+  if timed:
+    record["step_time"] = {"step_s_median": 0.004}
+  return record
+
+
+def test_recurrent_benchmark_summarises_over_seeds():
+  records = [_recurrent_record("digits", "lipschitz", s, a, s == 0)
+             for s, a in enumerate((0.9, 0.8))]
+  records.append(_recurrent_record("digits", "lstm", 0, 0.7, True))
+  rows = recurrent.summarise(records)
+  assert [(r["cell"], r["seeds"]) for r in rows] == [("lipschitz", 2), ("lstm", 1)]
+  assert rows[0]["test_accuracy"] == pytest.approx({"mean": 0.85, "std": 0.05})
+  assert rows[0]["lambda_max"]["mean"] == pytest.approx(2.5)
+  assert rows[0]["noise"][1]["mean"] == pytest.approx(0.75)
+  assert rows[0]["step_ms"] == pytest.approx(4.0)
+  table = recurrent.markdown(rows)
+  assert "| digits | lipschitz | 85.00% ± 5.00 | 10 | 4.00 |" in table
+  assert "acc @ σ=0.1" in table
+
+
+def test_kann_benchmark_table():
+  ranking = {"roc_auc": 0.9, "precision_at_k": 0.7}
+  records = [{"cell": "gru", "test_accuracy": 1.0, "one_step": 0.4, "agreement": 0.97,
+              "pair_innovation": ranking, "pair_magnitude": {"roc_auc": 0.5},
+              "best_mode_innovation_auc": 0.95} for _ in range(3)]
+  table = kann.markdown(records)
+  assert "| gru | 3 | 1.000 ± 0.000 | 0.400 ± 0.000 | 0.970 ± 0.000 | 0.900 ± 0.000 |" in table
