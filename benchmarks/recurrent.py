@@ -133,6 +133,8 @@ def main(argv=None) -> int:
   parser.add_argument("--quick", action="store_true", help="a smoke setting (seconds)")
   parser.add_argument("--json", type=pathlib.Path, help="write records and table here")
   parser.add_argument("--figure", type=pathlib.Path, help="draw the noise curves here (PNG)")
+  parser.add_argument("--time-only", action="store_true",
+                      help="only time the train step of every cell, side by side (no training)")
   args = parser.parse_args(argv)
   cells = [c for c in args.cells.split(",") if c]
   datasets = [d for d in args.datasets.split(",") if d]
@@ -140,6 +142,12 @@ def main(argv=None) -> int:
   steps = args.steps or (30 if args.quick else None)
   print(f"recurrent benchmark: {cells} x {datasets} x {seeds} seeds; "
         f"{jax.device_count()} {jax.devices()[0].platform} device(s)", flush=True)
+  if args.time_only:
+    times = {(d, c): step_time(preset(d, c, 0, steps)) for d in datasets for c in cells}
+    lines = ["| dataset | cell | step (ms), median of 20 |", "|---|---|---|"]
+    lines += [f"| {d} | {c} | {1e3 * t['step_s_median']:.2f} |" for (d, c), t in times.items()]
+    print("\n".join(lines))
+    return 0
   start, records = time.perf_counter(), []
   for dataset in datasets:
     for cell in cells:
