@@ -3,7 +3,7 @@
 The public API: pure, jit/vmap/grad-compatible functions of arrays for fitting and
 analysing Koopman operators (also of a trained network's hidden states), SKD's spectral loss,
 eigenvalue initialisation and penalties, the Lipschitz RNN's spectrally controlled matrices,
-and Hessian curvature estimates. Models, training, data and evaluation live in subpackages.
+Hessian curvature estimates, and the variational and contrastive terms of SPYL. Models, training, data and evaluation live in subpackages.
 """
 
 from koopjax._src.analysis import KoopmanAnalysis
@@ -12,6 +12,11 @@ from koopjax._src.analysis import koopman_analysis
 from koopjax._src.analysis import mode_amplitudes
 from koopjax._src.analysis import modal_states
 from koopjax._src.analysis import projection_basis
+from koopjax._src.contrastive import farthest_by_kl
+from koopjax._src.contrastive import gaussian_kl
+from koopjax._src.contrastive import info_nce
+from koopjax._src.contrastive import mws_mutual_information
+from koopjax._src.contrastive import pairwise_gaussian_kl
 from koopjax._src.eigvals import EIG_BACKENDS
 from koopjax._src.eigvals import eigvals
 from koopjax._src.finite import NonFiniteInputError
@@ -67,10 +72,13 @@ __all__ = (
     "eigeninit",
     "eigenloss",
     "eigvals",
+    "farthest_by_kl",
     "fit_koopman",
+    "gaussian_kl",
     "hessian_top_eigenvalue",
     "hessian_vector_product",
     "hutchinson_trace",
+    "info_nce",
     "koopman_analysis",
     "koopman_gram",
     "lipschitz_matrix",
@@ -79,8 +87,10 @@ __all__ = (
     "mode_amplitudes",
     "modes_to_mask",
     "motion_invariance_loss",
+    "mws_mutual_information",
     "near_one_mask",
     "pair_mask",
+    "pairwise_gaussian_kl",
     "predict_one_step",
     "projection_basis",
     "rollout",

@@ -235,9 +235,9 @@ def build_parser() -> argparse.ArgumentParser:
 
   evaluate = verbs.add_parser("evaluate", help="evaluate a trained run (SKD: with a judge)", parents=[debug])
   evaluate.add_argument("--workdir", required=True, help="the trained run to evaluate")
-  evaluate.add_argument("--judge", help="a trained judge run (required for SKD runs)")
+  evaluate.add_argument("--judge", help="a trained judge run (required for SKD and SPYL runs)")
   evaluate.add_argument("--out", help="output folder (default: WORKDIR/evaluation)")
-  evaluate.add_argument("--seeds", type=int, nargs="+", help="SKD: sampling seeds (default: 0 1 2)")
+  evaluate.add_argument("--seeds", type=int, nargs="+", help="SKD, SPYL: sampling seeds (default: 0 1 2)")
   evaluate.add_argument("--batch-size", type=int,
                         help="decode/judge batch and sampling pool size (default: 256)")
   evaluate.add_argument("--analysis-size", type=int,
@@ -250,7 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "|λ − 1| < R; 0 = the loss's κ components (default: the run's "
                         "analysis_static_radius)")
   evaluate.add_argument("--allow-weak-judge", action="store_true",
-                        help="SKD: evaluate even if the judge is below 99%% on a head")
+                        help="SKD, SPYL: evaluate even if the judge is below 99%% on a head")
   evaluate.set_defaults(run=_evaluate)
 
   analyse = verbs.add_parser("analyse", help="Koopman analysis (KANN) of a trained recurrent "

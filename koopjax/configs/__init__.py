@@ -1,7 +1,7 @@
 """Typed run configurations: one registry of presets, one validation path.
 
 A config is a frozen dataclass of a model family (`koopjax.configs.skd`, `.kae`, `.judge`,
-`.recurrent`).
+`.recurrent`, `.spyl`).
 `get_config(name)` returns a preset; `apply_overrides(cfg, ["key=value", ...])` builds a new
 config from command-line overrides, each value parsed by its field's type; `validate(cfg)`
 names the field and the allowed values of anything wrong, so a bad run fails at start rather
@@ -20,6 +20,7 @@ from typing import Any
 from koopjax.configs import judge as _judge
 from koopjax.configs import kae as _kae
 from koopjax.configs import recurrent as _recurrent
+from koopjax.configs import spyl as _spyl
 from koopjax.configs import skd as _skd
 from koopjax.configs.base import CONV_IMPLS
 from koopjax.configs.base import CPU_CONV_LIBRARIES
@@ -36,6 +37,7 @@ from koopjax.configs.recurrent import AutoencoderConfig
 from koopjax.configs.recurrent import ClassifierConfig
 from koopjax.configs.recurrent import SequenceConfig
 from koopjax.configs.skd import SKDConfig
+from koopjax.configs.spyl import SPYLConfig
 
 # (config class, its validator, its presets) of every model family.
 FAMILIES = (
@@ -44,6 +46,7 @@ FAMILIES = (
     (JudgeConfig, _judge.validate_judge, _judge.PRESETS),
     (ClassifierConfig, _recurrent.validate_classifier, _recurrent.CLASSIFIER_PRESETS),
     (AutoencoderConfig, _recurrent.validate_autoencoder, _recurrent.AUTOENCODER_PRESETS),
+    (SPYLConfig, _spyl.validate_spyl, _spyl.PRESETS),
 )
 
 CONFIGS: dict[str, TrainConfig] = {}
@@ -144,7 +147,7 @@ def validate(cfg: TrainConfig) -> None:
 
 __all__ = (
     "AutoencoderConfig", "CLASSES", "ClassifierConfig", "CONFIGS", "CONV_IMPLS", "CPU_CONV_LIBRARIES", "ConfigError", "JudgeConfig",
-    "KAEConfig", "LR_DECAYS", "PRECISIONS", "SKDConfig", "SequenceConfig", "TrainConfig",
+    "KAEConfig", "LR_DECAYS", "PRECISIONS", "SKDConfig", "SPYLConfig", "SequenceConfig", "TrainConfig",
     "VALIDATORS",
     "VideoDataConfig", "apply_overrides", "dumps", "from_dict", "get_config",
     "parse_eigeninit_params", "register", "to_dict", "upgrade_dict", "validate",

@@ -27,21 +27,24 @@ class VideoDataset:
     image_sizes: frame sizes the dataset can be loaded at.
     image_size_note: how to say so in an error message.
     needs_data_dir: whether it is read from a prepared TFDS data directory.
+    train_size: sequences in the train split.
   """
   static: dict[str, int]
   dynamic: dict[str, int]
   image_sizes: tuple[int, ...]
   image_size_note: str
   needs_data_dir: bool
+  train_size: int
 
 
 DATASETS = {
     "synthetic": VideoDataset(
         dict(synthetic.STATIC_FACTORS), dict(synthetic.DYNAMIC_FACTORS), synthetic.IMAGE_SIZES,
-        f"synthetic videos are drawn at {' or '.join(map(str, synthetic.IMAGE_SIZES))}", False),
+        f"synthetic videos are drawn at {' or '.join(map(str, synthetic.IMAGE_SIZES))}", False,
+        4914),
     "sprites": VideoDataset(
         dict(sprites.STATIC_FACTORS), dict(sprites.DYNAMIC_FACTORS), SPRITES_SIZES,
-        "sprites videos are 64x64; use image_size=64 (or 32: 2x2 average-pooled)", True),
+        "sprites videos are 64x64; use image_size=64 (or 32: 2x2 average-pooled)", True, 9000),
 }
 VIDEO_DATASETS = tuple(DATASETS)
 

@@ -9,6 +9,7 @@ the disentanglement protocol they are made of (docs/evaluation.md).
 * `koopjax.eval.sampling`: fix the dynamics and sample the static part, or the reverse;
 * `koopjax.eval.swaps`: two-factor and multifactor swaps, modes attributed to factors;
 * `koopjax.eval.probes`: linear probes of the eigen-coordinates.
+* `spyl`: SPYL judged by the same protocol as SKD (sampling from its priors, swaps of s);
 * `rnn` (a sequence classifier: accuracy, noise robustness, loss curvature, spectra) and
   `rnn_ae` (a sequence autoencoder as an anomaly detector);
 * `koopjax.eval.kann`: the Koopman analysis of a trained recurrent network (``koopjax
@@ -28,6 +29,7 @@ from koopjax.eval import rnn
 from koopjax.eval import rnn_ae
 from koopjax.eval import sampling
 from koopjax.eval import skd
+from koopjax.eval import spyl
 from koopjax.eval import swaps
 from koopjax.eval.evaluation import Evaluation
 from koopjax.eval.evaluation import EvaluationError
@@ -52,7 +54,7 @@ from koopjax.eval.swaps import mode_components
 from koopjax.eval.swaps import two_factor_swap_accuracy
 
 EVALUATORS: dict[str, Evaluator] = {"skd": skd, "judge": judge, "kae": kae, "rnn": rnn,
-                                    "rnn_ae": rnn_ae}
+                                    "rnn_ae": rnn_ae, "spyl": spyl}
 
 
 def get(model: str) -> Evaluator:
@@ -70,5 +72,5 @@ __all__ = (
     "factor_swap_table", "get", "incremental_swaps", "inception_score", "judge", "judge_metrics",
     "kae", "latents", "make_latent_judge", "marginal_entropy", "metrics", "mode_components", "mode_probes",
     "probes", "ridge_probe_accuracy", "sample_latents", "sample_sequences", "sampling", "skd",
-    "swaps", "two_factor_swap_accuracy",
+    "spyl", "swaps", "two_factor_swap_accuracy",
 )

@@ -64,6 +64,26 @@ def weak_heads(accuracies: Mapping[str, float], required: float = REQUIRED_ACCUR
   return [name for name, acc in accuracies.items() if acc < required]
 
 
+def checked_judge(run, test: Mapping[str, np.ndarray], *, batch_size: int = 256,
+                  allow_weak: bool = False, log=print) -> tuple[Any, dict[str, float]]:
+  """The variables of a judge run that may judge, and its per-head accuracy on ``test``.
+
+  Raises:
+    JudgeTooWeakError: a head is below `REQUIRED_ACCURACY` (unless ``allow_weak``).
+  """
+  variables = jax.device_get(judge_model.variables_of(run.state))
+  acc = accuracy(variables, test, run.cfg, batch_size)
+  log("judge accuracy on real test videos: " +
+      ", ".join(f"{k} {100 * v:.2f}%" for k, v in acc.items()))
+  weak = weak_heads(acc)
+  if weak and not allow_weak:
+    raise JudgeTooWeakError(
+        f"the judge in {run.workdir} is below {100 * REQUIRED_ACCURACY:.0f}% on real test data "
+        f"for {', '.join(weak)} ({acc}); train it longer (`koopjax judge ... --steps N`) or "
+        "pass --allow-weak-judge.")
+  return variables, acc
+
+
 def test_accuracy(run, batch_size: int = 256) -> dict[str, Any]:
   """Per-head accuracy of a trained judge run on its dataset's test split, with the heads
   below `REQUIRED_ACCURACY`."""

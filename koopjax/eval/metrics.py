@@ -17,6 +17,9 @@ Natural logarithms; ``0 ln 0 = 0``. Computed in float64 numpy.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import Any
+
 import numpy as np
 
 METRICS = ("acc", "IS", "H_yx", "H_y")
@@ -102,3 +105,20 @@ def judge_metrics(probs, labels) -> dict[str, float]:
   subset = probs[balanced_subset(labels)]
   return {"acc": acc, "IS": inception_score(subset), "H_yx": conditional_entropy(subset),
           "H_y": marginal_entropy(subset)}
+
+
+def mean_std(values: Sequence[float]) -> dict[str, float]:
+  """Mean and sample standard deviation (ddof = 1; 0 for a single value)."""
+  values = np.asarray(values, np.float64)
+  std = float(values.std(ddof=1)) if len(values) > 1 else 0.0
+  return {"mean": float(values.mean()), "std": std}
+
+
+def aggregate_seeds(per_seed: Sequence[Mapping[str, Any]]) -> Any:
+  """Nested dicts of floats, one per seed -> the same structure of `mean_std` dicts."""
+  first = per_seed[0]
+  if isinstance(first, Mapping):
+    return {key: aggregate_seeds([s[key] for s in per_seed]) for key in first}
+  if isinstance(first, (int, float)) and not isinstance(first, bool):
+    return mean_std(per_seed)
+  return first

@@ -38,13 +38,14 @@ import koopjax as kj
 from koopjax import configs
 from koopjax.eval import judge as judge_eval
 from koopjax.eval import metrics as metrics_lib
+from koopjax.eval.metrics import aggregate_seeds
+from koopjax.eval.metrics import mean_std
 from koopjax.eval import probes
 from koopjax.eval import sampling
 from koopjax.eval import swaps
 from koopjax.eval.evaluation import Evaluation
 from koopjax.eval.evaluation import EvaluationError
 from koopjax.eval.evaluation import Figure
-from koopjax.eval.judge import JudgeTooWeakError
 from koopjax.eval.latents import Analysis
 from koopjax.eval.latents import analyse_latents
 from koopjax.eval.latents import analysis_indices
@@ -101,23 +102,6 @@ def sampling_metrics(z: np.ndarray, labels: Mapping[str, np.ndarray], analysis: 
   probs = latent_judge(sampled)
   return ({name: metrics_lib.judge_metrics(p, labels[name]) for name, p in probs.items()},
           sampled)
-
-
-def mean_std(values: Sequence[float]) -> dict[str, float]:
-  """Mean and sample standard deviation (ddof = 1; 0 for a single value)."""
-  values = np.asarray(values, np.float64)
-  std = float(values.std(ddof=1)) if len(values) > 1 else 0.0
-  return {"mean": float(values.mean()), "std": std}
-
-
-def _aggregate(per_seed: Sequence[Mapping[str, Any]]) -> Any:
-  """Nested dicts of floats, one per seed -> the same structure of `mean_std` dicts."""
-  first = per_seed[0]
-  if isinstance(first, Mapping):
-    return {key: _aggregate([s[key] for s in per_seed]) for key in first}
-  if isinstance(first, (int, float)) and not isinstance(first, bool):
-    return mean_std(per_seed)
-  return first
 
 
 def example_rows(n: int) -> np.ndarray:
@@ -222,16 +206,8 @@ def evaluate(run, options: Options = Options(), judge=None, log=print) -> Evalua
   log(f"loading the {skd_cfg.dataset} test split")
   test = skd.load_data(skd_cfg, "test")
   labels = {name: np.asarray(test[name]) for name in heads}
-  judge_variables = jax.device_get(judge_model.variables_of(judge.state))
-  judge_accuracy = judge_eval.accuracy(judge_variables, test, judge_cfg, options.batch_size)
-  log("judge accuracy on real test videos: " +
-      ", ".join(f"{k} {100 * v:.2f}%" for k, v in judge_accuracy.items()))
-  weak = judge_eval.weak_heads(judge_accuracy)
-  if weak and not options.allow_weak_judge:
-    raise JudgeTooWeakError(
-        f"the judge in {judge.workdir} is below {100 * judge_eval.REQUIRED_ACCURACY:.0f}% on "
-        f"real test data for {', '.join(weak)} ({judge_accuracy}); train it longer "
-        "(`koopjax judge ... --steps N`) or pass --allow-weak-judge.")
+  judge_variables, judge_accuracy = judge_eval.checked_judge(
+      judge, test, batch_size=options.batch_size, allow_weak=options.allow_weak_judge, log=log)
 
   skd_variables = jax.device_get(skd.variables_of(run.state))
   z = encode_all(skd_variables, test["video"], skd_cfg, options.batch_size)
@@ -287,7 +263,7 @@ def evaluate(run, options: Options = Options(), judge=None, log=print) -> Evalua
                    "static_modes": np.flatnonzero(np.asarray(static)).tolist(),
                    "eigenvalues": [[float(v.real), float(v.imag)] for v in eigenvalues]},
       "per_seed": per_seed,
-      "summary": _aggregate(per_seed),
+      "summary": aggregate_seeds(per_seed),
       "multifactor": multi,
       "probes": probe_table,
   }

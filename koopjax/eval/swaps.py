@@ -241,7 +241,14 @@ def two_factor_swap_accuracy(z: np.ndarray, labels: Mapping[str, np.ndarray], V,
   """
   donor, strict = donors(labels, seed)
   swapped = swap_latents(z, z[donor], V, U, static)
-  probs = latent_judge(swapped)
+  return score_swaps(latent_judge(swapped), labels, donor, strict, dynamic)
+
+
+def score_swaps(probs: Mapping[str, np.ndarray], labels: Mapping[str, np.ndarray],
+                donor: np.ndarray, strict: np.ndarray, dynamic: Sequence[str]) -> dict[str, Any]:
+  """Scores judged swaps: sequence i kept its own dynamic factors and took ``donor[i]``'s static
+  ones; ``probs`` are the judge's outputs on the swapped sequences (the record of
+  `two_factor_swap_accuracy`; any model's swaps can be scored by it)."""
   right, shows_target, shows_donor = {}, {}, {}
   for name, p in probs.items():
     predicted, target = np.argmax(p, axis=1), np.asarray(labels[name])
@@ -251,4 +258,4 @@ def two_factor_swap_accuracy(z: np.ndarray, labels: Mapping[str, np.ndarray], V,
   joint = np.all(np.stack(list(right.values())), axis=0)
   return {"joint": float(joint.mean()), "per_head": {n: float(r.mean()) for n, r in right.items()},
           "shows_target": shows_target, "shows_donor": shows_donor,
-          "pairs": int(len(z)), "strict_pairs": int(strict.sum())}
+          "pairs": int(len(donor)), "strict_pairs": int(strict.sum())}

@@ -19,6 +19,7 @@ from koopjax.models import rnn
 from koopjax.models import rnn_ae
 from koopjax.models import sequence
 from koopjax.models import skd
+from koopjax.models import spyl
 
 
 @runtime_checkable
@@ -43,7 +44,7 @@ class Model(Protocol):
 
 
 MODELS: dict[str, Model] = {"skd": skd, "judge": judge, "kae": kae, "rnn": rnn,
-                            "rnn_ae": rnn_ae}
+                            "rnn_ae": rnn_ae, "spyl": spyl}
 
 
 def get(name: str) -> Model:
@@ -53,4 +54,4 @@ def get(name: str) -> Model:
   return MODELS[name]
 
 
-__all__ = ("MODELS", "Model", "get", "judge", "kae", "rnn", "rnn_ae", "sequence", "skd")
+__all__ = ("MODELS", "Model", "get", "judge", "kae", "rnn", "rnn_ae", "sequence", "skd", "spyl")

@@ -39,32 +39,60 @@ def static_set_description(analysis: Mapping[str, Any]) -> str:
 
 def skd_results(results: Mapping[str, Any]) -> str:
   """``results.md`` of `koopjax.eval.skd.evaluate` (mean ± std over seeds)."""
-  dynamic, static_heads = results["heads"]["dynamic"], results["heads"]["static"]
-  summary = results["summary"]
-  n_seeds = len(results["per_seed"])
-  action = dynamic[0]
-  fm = summary["fix_motion"][action]
   lines = [
       f"# SKD evaluation: {results['skd_run']} (step {results['skd_step']})",
       "",
       f"Dataset {results['dataset']}, {results['test_sequences']} test sequences, judge "
-      f"{results['judge_run']}; mean ± std over {n_seeds} seed(s). C fitted on "
+      f"{results['judge_run']}; mean ± std over {len(results['per_seed'])} seed(s). C fitted on "
       f"{results['analysis']['fitted_on']} test sequences; " + static_set_description(
           results["analysis"]) + ".",
       "",
+  ]
+  lines += protocol_tables(results, "SKD", published=True)
+  lines += ["", "The last two rows say whose label a head reads: a wrong head shows which side "
+            "leaked into the swap (or neither).", ""]
+  lines += multifactor(results["multifactor"])
+  lines += probe_table(results["probes"])
+  return "\n".join(lines) + "\n"
+
+
+def spyl_results(results: Mapping[str, Any]) -> str:
+  """``results.md`` of `koopjax.eval.spyl.evaluate`: the same protocol tables as SKD's."""
+  lines = [
+      f"# SPYL evaluation: {results['spyl_run']} (step {results['spyl_step']})",
+      "",
+      f"Dataset {results['dataset']}, {results['test_sequences']} test sequences, judge "
+      f"{results['judge_run']}; mean ± std over {len(results['per_seed'])} seed(s). Sampling "
+      "draws s ~ N(0, I) (fix dynamics) or d from the learned prior (fix static); swaps "
+      "exchange s.",
+      "",
+  ]
+  return "\n".join(lines + protocol_tables(results, "SPYL", published=True)) + "\n"
+
+
+def protocol_tables(results: Mapping[str, Any], model: str, published: bool = False
+                    ) -> list[str]:
+  """Markdown lines of the protocol shared by every disentanglement model: judge accuracies,
+  both sampling directions (with leakage) and two-factor swaps."""
+  dynamic, static_heads = results["heads"]["dynamic"], results["heads"]["static"]
+  summary = results["summary"]
+  action = dynamic[0]
+  fm = summary["fix_motion"][action]
+  lines = [
       "Judge accuracy on real test videos: " + ", ".join(
           f"{k} {100 * v:.2f}%" for k, v in results["judge_test_accuracy"].items()) + ".",
-      "Judge accuracy on SKD reconstructions: " + ", ".join(
+      f"Judge accuracy on {model} reconstructions: " + ", ".join(
           f"{k} {100 * v:.2f}%" for k, v in results["reconstruction_accuracy"].items()) + ".",
       "",
       f"## Fix dynamics, sample static: the {action} head (the main table)",
       "",
       "| model | Acc | IS | H(y|x) | H(y) |",
       "|---|---|---|---|---|",
-      f"| koopjax SKD, {results['dataset']} (this run) | {_pm(fm['acc'], 100, 2, True)} | "
+      f"| koopjax {model}, {results['dataset']} (this run) | {_pm(fm['acc'], 100, 2, True)} | "
       f"{_pm(fm['IS'])} | {_pm(fm['H_yx'], digits=4)} | {_pm(fm['H_y'])} |",
   ]
-  lines += [f"| {row[0]}, Sprites | {' | '.join(row[1:])} |" for row in PUBLISHED_SPRITES]
+  if published:
+    lines += [f"| {row[0]}, Sprites | {' | '.join(row[1:])} |" for row in PUBLISHED_SPRITES]
   lines += [
       "",
       f"Upper bounds: IS ≤ number of {action} classes, H(y) ≤ ln(classes) (Sprites: 9 and "
@@ -96,7 +124,7 @@ def skd_results(results: Mapping[str, Any]) -> str:
   pairs = results["per_seed"][0]["two_factor_swap"]["pairs"]
   lines += [
       "",
-      "## Two-factor swaps (donor's static modes into the target)",
+      "## Two-factor swaps (the donor's static part into the target)",
       "",
       f"Joint success (every static head = donor's label and {action} = target's): "
       f"**{_pm(tf['joint'], 100, 2, True)}** over {pairs} pairs per seed (donors differ from "
@@ -109,11 +137,7 @@ def skd_results(results: Mapping[str, Any]) -> str:
   lines += [f"| shows the {whose}'s label | " + " | ".join(
       _pm(v, 100, 1, True) for v in tf[f"shows_{whose}"].values()) + " |"
       for whose in ("target", "donor")]
-  lines += ["", "The last two rows say whose label a head reads: a wrong head shows which side "
-            "leaked into the swap (or neither).", ""]
-  lines += multifactor(results["multifactor"])
-  lines += probe_table(results["probes"])
-  return "\n".join(lines) + "\n"
+  return lines
 
 
 def multifactor(multi: Mapping[str, Any]) -> list[str]:
@@ -251,7 +275,13 @@ def kann_analysis(analysis: Mapping[str, Any]) -> str:
 MARKDOWN = {("skd", "results.json"): ("results.md", skd_results),
             ("rnn", "results.json"): ("results.md", rnn_results),
             ("rnn_ae", "results.json"): ("results.md", rnn_ae_results),
-            ("kann", "analysis.json"): ("analysis.md", kann_analysis)}
+            ("kann", "analysis.json"): ("analysis.md", kann_analysis),
+            ("spyl", "results.json"): ("results.md", spyl_results)}
+
+
+def _spyl_headline(evaluation) -> str:
+  return _skd_headline(evaluation) + (
+      f", two-factor swaps {100 * evaluation.record['summary']['two_factor_swap']['joint']['mean']:.2f}%")
 
 
 def _skd_headline(evaluation) -> str:
@@ -296,7 +326,7 @@ def headline(evaluation) -> str:
   render = {("skd", "results.json"): _skd_headline, ("kae", "evaluation.json"): _kae_headline,
             ("judge", "accuracy.json"): _judge_headline, ("rnn", "results.json"): _rnn_headline,
             ("rnn_ae", "results.json"): _rnn_ae_headline,
-            ("kann", "analysis.json"): _kann_headline}
+            ("kann", "analysis.json"): _kann_headline, ("spyl", "results.json"): _spyl_headline}
   for (model, document), line in render.items():
     if evaluation.model == model and document in evaluation.documents:
       return line(evaluation)
