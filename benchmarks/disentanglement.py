@@ -33,9 +33,7 @@ if __package__ in (None, ""):
 from benchmarks import timing  # noqa: E402
 from koopjax import configs  # noqa: E402
 from koopjax import eval as evaluation_lib  # noqa: E402
-from koopjax import parallel  # noqa: E402
 from koopjax import train  # noqa: E402
-from koopjax.data import loader as loader_lib  # noqa: E402
 
 MODELS = {  # row name -> (preset, overrides)
     "SKD": ("synthetic", {}),
@@ -54,23 +52,6 @@ def config(name: str, steps: int, seed: int) -> configs.TrainConfig:
   cfg = dataclasses.replace(cfg, **fields)
   configs.validate(cfg)
   return cfg
-
-
-def step_time(cfg, steps: int = 10) -> float:
-  """Median seconds per train step (after one untimed step)."""
-  built = train.build(cfg)
-  data = built.model.load_data(cfg, "train")
-  batch = parallel.to_global(loader_lib.ArrayLoader(
-      {k: data[k] for k in built.model.batch_keys(cfg)}, cfg.batch_size, 0).batch(0),
-      built.mesh)
-  state = built.state
-
-  def one():
-    nonlocal state
-    state, metrics = built.step(state, batch, built.step_key)
-    return metrics
-
-  return timing.summarise(timing.time_calls(one, steps, warmup=1))["step_s_median"]
 
 
 def numbers(record: dict[str, Any]) -> dict[str, float]:
@@ -120,7 +101,8 @@ def main(argv=None) -> int:
   judge_cfg = dataclasses.replace(configs.get_config("judge_synthetic"), report=False,
                                   num_devices=1, **({"steps": 20} if args.quick else {}))
   judge = train.run(judge_cfg, root / "judge", progress=False)
-  step_s = {name: step_time(config(name, steps, 0)) for name in names}
+  step_s = {name: timing.train_step_times(config(name, steps, 0), 10)["step_s_median"]
+            for name in names}
   print("step times (s): " + ", ".join(f"{k} {v:.3f}" for k, v in step_s.items()), flush=True)
   rows: dict[str, list[dict[str, float]]] = {}
   records = []
@@ -132,8 +114,8 @@ def main(argv=None) -> int:
                       progress=False)
       train_s = time.perf_counter() - start
       evaluator = evaluation_lib.get(cfg.model)
-      record = evaluator.evaluate(run, evaluator.Options(seeds=(seed,), allow_weak_judge=args.quick),
-                                  judge, log=lambda *_: None).record
+      options = evaluator.Options(seeds=(seed,), allow_weak_judge=args.quick)
+      record = evaluator.evaluate(run, options, judge, log=lambda *_: None).record
       row = numbers(record)
       rows.setdefault(name, []).append(row)
       records.append({"model": name, "seed": seed, "train_s": train_s, **row})

@@ -32,11 +32,8 @@ if __package__ in (None, ""):
 
 from benchmarks import timing  # noqa: E402
 from koopjax import configs  # noqa: E402
-from koopjax import parallel  # noqa: E402
 from koopjax import train  # noqa: E402
-from koopjax.data import loader as loader_lib  # noqa: E402
 from koopjax.eval import rnn as rnn_eval  # noqa: E402
-from koopjax.models import sequence  # noqa: E402
 from koopjax.nn.recurrent import CELLS  # noqa: E402
 from koopjax.report import figures  # noqa: E402
 
@@ -51,23 +48,6 @@ def preset(dataset: str, cell: str, seed: int, steps: int | None) -> configs.Cla
                              checkpoint_every=0, num_devices=1)
 
 
-def step_time(cfg, steps: int = 20) -> dict[str, float]:
-  """Seconds per train step of ``cfg`` on a real batch (after one untimed compile step)."""
-  built = train.build(cfg)
-  data = sequence.load_data(cfg, "train")
-  batch = parallel.to_global(
-      loader_lib.ArrayLoader({k: data[k] for k in built.model.batch_keys(cfg)},
-                             cfg.batch_size, 0).batch(0), built.mesh)
-  state = built.state
-
-  def one():
-    nonlocal state
-    state, metrics = built.step(state, batch, built.step_key)
-    return metrics
-
-  return timing.summarise(timing.time_calls(one, steps, warmup=1))
-
-
 def run_one(dataset: str, cell: str, seed: int, steps: int | None, timed: bool
             ) -> dict[str, Any]:
   cfg = preset(dataset, cell, seed, steps)
@@ -78,7 +58,7 @@ def run_one(dataset: str, cell: str, seed: int, steps: int | None, timed: bool
     record = rnn_eval.evaluate(result).record
   record.update(seed=seed, train_s=train_s, final_loss=result.history[-1]["loss"])
   if timed:
-    record["step_time"] = step_time(cfg)
+    record["step_time"] = timing.train_step_times(cfg)
   return record
 
 
@@ -143,7 +123,8 @@ def main(argv=None) -> int:
   print(f"recurrent benchmark: {cells} x {datasets} x {seeds} seeds; "
         f"{jax.device_count()} {jax.devices()[0].platform} device(s)", flush=True)
   if args.time_only:
-    times = {(d, c): step_time(preset(d, c, 0, steps)) for d in datasets for c in cells}
+    times = {(d, c): timing.train_step_times(preset(d, c, 0, steps))
+             for d in datasets for c in cells}
     lines = ["| dataset | cell | step (ms), median of 20 |", "|---|---|---|"]
     lines += [f"| {d} | {c} | {1e3 * t['step_s_median']:.2f} |" for (d, c), t in times.items()]
     print("\n".join(lines))

@@ -1,4 +1,4 @@
-"""Small helpers for benchmarking the train step (used by ``benchmarks/throughput.py``).
+"""Small helpers for benchmarking the train step (used by the benchmarks in this folder).
 
 Nothing here is needed for training; these build inputs directly on the devices and time a
 jitted step the way the benchmark reports it (synchronised with ``block_until_ready``).
@@ -17,6 +17,8 @@ import numpy as np
 from jax.sharding import Mesh
 
 from koopjax import parallel
+from koopjax import train
+from koopjax.data import loader as loader_lib
 
 
 def synthetic_video_batch(batch_size: int, frames: int, image_size: int, channels: int,
@@ -62,3 +64,21 @@ def summarise(times: list[float]) -> dict[str, float]:
           "step_s_p10": float(np.percentile(arr, 10)),
           "step_s_p90": float(np.percentile(arr, 90)), "step_s_max": float(arr.max()),
           "step_s_std": float(statistics.pstdev(times)), "timed_steps": len(times)}
+
+
+def train_step_times(cfg, steps: int = 20) -> dict[str, float]:
+  """`summarise`d seconds per step of the config's real train step (`koopjax.train.build`) on
+  the first batch of its training data, after one untimed (compiling) step."""
+  built = train.build(cfg)
+  data = built.model.load_data(cfg, "train")
+  batch = parallel.to_global(loader_lib.ArrayLoader(
+      {k: data[k] for k in built.model.batch_keys(cfg)}, cfg.batch_size, 0).batch(0),
+      built.mesh)
+  state = built.state
+
+  def one():
+    nonlocal state
+    state, metrics = built.step(state, batch, built.step_key)
+    return metrics
+
+  return summarise(time_calls(one, steps, warmup=1))

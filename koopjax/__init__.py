@@ -3,7 +3,8 @@
 The public API: pure, jit/vmap/grad-compatible functions of arrays for fitting and
 analysing Koopman operators (also of a trained network's hidden states), SKD's spectral loss,
 eigenvalue initialisation and penalties, the Lipschitz RNN's spectrally controlled matrices,
-Hessian curvature estimates, and the variational and contrastive terms of SPYL. Models, training, data and evaluation live in subpackages.
+Hessian curvature estimates, and the variational and contrastive terms of SPYL. Models,
+training, data and evaluation live in subpackages.
 """
 
 from koopjax._src.analysis import KoopmanAnalysis

@@ -237,7 +237,8 @@ def build_parser() -> argparse.ArgumentParser:
   evaluate.add_argument("--workdir", required=True, help="the trained run to evaluate")
   evaluate.add_argument("--judge", help="a trained judge run (required for SKD and SPYL runs)")
   evaluate.add_argument("--out", help="output folder (default: WORKDIR/evaluation)")
-  evaluate.add_argument("--seeds", type=int, nargs="+", help="SKD, SPYL: sampling seeds (default: 0 1 2)")
+  evaluate.add_argument("--seeds", type=int, nargs="+",
+                        help="SKD, SPYL: sampling seeds (default: 0 1 2)")
   evaluate.add_argument("--batch-size", type=int,
                         help="decode/judge batch and sampling pool size (default: 256)")
   evaluate.add_argument("--analysis-size", type=int,

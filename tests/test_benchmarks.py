@@ -9,6 +9,7 @@ import json
 
 import pytest
 
+from benchmarks import disentanglement
 from benchmarks import kann
 from benchmarks import recurrent
 from benchmarks import throughput
@@ -127,3 +128,18 @@ def test_kann_benchmark_table():
               "best_mode_innovation_auc": 0.95} for _ in range(3)]
   table = kann.markdown(records)
   assert "| gru | 3 | 1.000 ± 0.000 | 0.400 ± 0.000 | 0.970 ± 0.000 | 0.900 ± 0.000 |" in table
+
+
+def test_disentanglement_benchmark_numbers_and_table():
+  metrics = {"acc": 0.5, "IS": 2.0, "H_yx": 0.1, "H_y": 1.7}
+  record = {"heads": {"static": ["skin", "hair"]},
+            "reconstruction_accuracy": {"action": 1.0},
+            "per_seed": [{"fix_motion": {"action": metrics},
+                          "fix_static": {"skin": {"acc": 0.8}, "hair": {"acc": 0.6}},
+                          "two_factor_swap": {"joint": 0.25}}]}
+  row = disentanglement.numbers(record)
+  assert row["static_acc"] == pytest.approx(0.7) and row["swap_joint"] == 0.25
+  table = disentanglement.markdown({"SKD": [row, {**row, "action_acc": 0.7}]}, {"SKD": 0.15})
+  assert "| SKD | 2 | 60.00 ± 14.14 |" in table and "| 0.150 |" in table
+  assert set(disentanglement.MODELS) == {"SKD", "SPYL", "SPYL (w_contrastive=0)"}
+  assert disentanglement.config("SPYL", 200, 1).warmup_steps == 10

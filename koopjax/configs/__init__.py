@@ -146,8 +146,9 @@ def validate(cfg: TrainConfig) -> None:
 
 
 __all__ = (
-    "AutoencoderConfig", "CLASSES", "ClassifierConfig", "CONFIGS", "CONV_IMPLS", "CPU_CONV_LIBRARIES", "ConfigError", "JudgeConfig",
-    "KAEConfig", "LR_DECAYS", "PRECISIONS", "SKDConfig", "SPYLConfig", "SequenceConfig", "TrainConfig",
+    "AutoencoderConfig", "CLASSES", "ClassifierConfig", "CONFIGS", "CONV_IMPLS",
+    "CPU_CONV_LIBRARIES", "ConfigError", "JudgeConfig", "KAEConfig", "LR_DECAYS", "PRECISIONS",
+    "SKDConfig", "SPYLConfig", "SequenceConfig", "TrainConfig",
     "VALIDATORS",
     "VideoDataConfig", "apply_overrides", "dumps", "from_dict", "get_config",
     "parse_eigeninit_params", "register", "to_dict", "upgrade_dict", "validate",

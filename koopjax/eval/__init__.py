@@ -70,7 +70,8 @@ __all__ = (
     "JudgeTooWeakError", "attribute_modes", "balanced_subset", "batches", "conditional_entropy",
     "curvature", "kann", "rnn", "rnn_ae",
     "factor_swap_table", "get", "incremental_swaps", "inception_score", "judge", "judge_metrics",
-    "kae", "latents", "make_latent_judge", "marginal_entropy", "metrics", "mode_components", "mode_probes",
+    "kae", "latents", "make_latent_judge", "marginal_entropy", "metrics", "mode_components",
+    "mode_probes",
     "probes", "ridge_probe_accuracy", "sample_latents", "sample_sequences", "sampling", "skd",
     "spyl", "swaps", "two_factor_swap_accuracy",
 )

@@ -64,6 +64,38 @@ def weak_heads(accuracies: Mapping[str, float], required: float = REQUIRED_ACCUR
   return [name for name, acc in accuracies.items() if acc < required]
 
 
+def check_compatible(model_cfg, judge_cfg) -> None:
+  """Raises `EvaluationError` unless the judge was trained on videos like the model's."""
+  for field in ("dataset", "image_size", "frames", "channels"):
+    a, b = getattr(model_cfg, field), getattr(judge_cfg, field)
+    if a != b:
+      raise EvaluationError(f"the judge was trained with {field}={b!r} but the "
+                            f"{model_cfg.model.upper()} run has {field}={a!r}; train a judge for "
+                            f"the same data (`koopjax judge --dataset {model_cfg.dataset}`).")
+
+
+def protocol_heads(run, judge, model: str) -> tuple[tuple[str, ...], tuple[str, ...],
+                                                   tuple[str, ...]]:
+  """Checks that ``run`` (of ``model``) and ``judge`` can go through the protocol together.
+
+  Returns:
+    (every head, the dynamic heads, the static heads) of the judge.
+
+  Raises:
+    EvaluationError: no judge, the wrong kinds of runs, or a judge for other data.
+  """
+  name = model.upper()
+  if judge is None:
+    raise EvaluationError(f"the {name} evaluation needs a trained judge run.")
+  if run.cfg.model != model or judge.cfg.model != "judge":
+    raise EvaluationError(f"the {name} evaluation needs an {model!r} run and a 'judge' run; "
+                          f"got {run.cfg.model!r} and {judge.cfg.model!r}.")
+  check_compatible(run.cfg, judge.cfg)
+  return (tuple(judge_model.factor_classes(judge.cfg)),
+          tuple(judge_model.dynamic_factor_names(judge.cfg)),
+          tuple(judge_model.static_factor_names(judge.cfg)))
+
+
 def checked_judge(run, test: Mapping[str, np.ndarray], *, batch_size: int = 256,
                   allow_weak: bool = False, log=print) -> tuple[Any, dict[str, float]]:
   """The variables of a judge run that may judge, and its per-head accuracy on ``test``.

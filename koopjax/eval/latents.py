@@ -13,7 +13,7 @@ import numpy as np
 import koopjax as kj
 from koopjax.eval import sampling
 from koopjax.eval import swaps
-from koopjax.eval.evaluation import EvaluationError
+from koopjax.eval.judge import check_compatible
 from koopjax.models import judge as judge_model
 from koopjax.models import skd
 
@@ -78,16 +78,6 @@ def make_latent_judge(skd_variables, skd_cfg, judge_variables, judge_cfg,
 
   heads = tuple(judge_model.factor_classes(judge_cfg))  # (jax.tree.map sorts dict keys)
   return judge_latents
-
-
-def check_compatible(skd_cfg, judge_cfg) -> None:
-  """Raises `EvaluationError` unless the judge was trained on videos like the SKD model's."""
-  for field in ("dataset", "image_size", "frames", "channels"):
-    a, b = getattr(skd_cfg, field), getattr(judge_cfg, field)
-    if a != b:
-      raise EvaluationError(f"the judge was trained with {field}={b!r} but the SKD run has "
-                            f"{field}={a!r}; train a judge for the same data (`koopjax judge "
-                            f"--dataset {skd_cfg.dataset}`).")
 
 
 # ----------------------------------------------------------------------------- analysis

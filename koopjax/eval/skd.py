@@ -49,11 +49,9 @@ from koopjax.eval.evaluation import Figure
 from koopjax.eval.latents import Analysis
 from koopjax.eval.latents import analyse_latents
 from koopjax.eval.latents import analysis_indices
-from koopjax.eval.latents import check_compatible
 from koopjax.eval.latents import decode_all
 from koopjax.eval.latents import encode_all
 from koopjax.eval.latents import make_latent_judge
-from koopjax.models import judge as judge_model
 from koopjax.models import skd
 
 NEEDS_JUDGE = True
@@ -191,17 +189,9 @@ def evaluate(run, options: Options = Options(), judge=None, log=print) -> Evalua
     `Evaluation` with documents ``results.json`` and ``multifactor.json`` and the figures
     ``samples.png``, ``eigenvalues_by_factor.png`` and ``incremental_swap.png``.
   """
-  if judge is None:
-    raise EvaluationError("the SKD evaluation needs a trained judge run.")
+  heads, dynamic, static_heads = judge_eval.protocol_heads(run, judge, "skd")
   run = _with_static_radius(run, options.static_radius)
   skd_cfg, judge_cfg = run.cfg, judge.cfg
-  if skd_cfg.model != "skd" or judge_cfg.model != "judge":
-    raise EvaluationError(f"the SKD evaluation needs an 'skd' run and a 'judge' run; got "
-                          f"{skd_cfg.model!r} and {judge_cfg.model!r}.")
-  check_compatible(skd_cfg, judge_cfg)
-  heads = tuple(judge_model.factor_classes(judge_cfg))
-  dynamic = judge_model.dynamic_factor_names(judge_cfg)
-  static_heads = judge_model.static_factor_names(judge_cfg)
 
   log(f"loading the {skd_cfg.dataset} test split")
   test = skd.load_data(skd_cfg, "test")

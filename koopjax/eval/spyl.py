@@ -29,7 +29,6 @@ from koopjax.eval.batches import map_batches
 from koopjax.eval.evaluation import Evaluation
 from koopjax.eval.evaluation import EvaluationError
 from koopjax.eval.evaluation import Figure
-from koopjax.eval.latents import check_compatible
 from koopjax.eval.metrics import aggregate_seeds
 from koopjax.models import judge as judge_model
 from koopjax.models import spyl
@@ -99,16 +98,8 @@ def evaluate(run, options: Options = Options(), judge=None, log=print) -> Evalua
     `Evaluation` with ``results.json`` (the keys of SKD's where they mean the same) and
     ``samples.png``.
   """
-  if judge is None:
-    raise EvaluationError("the SPYL evaluation needs a trained judge run.")
+  heads, dynamic, static_heads = judge_eval.protocol_heads(run, judge, "spyl")
   cfg, judge_cfg = run.cfg, judge.cfg
-  if cfg.model != "spyl" or judge_cfg.model != "judge":
-    raise EvaluationError(f"the SPYL evaluation needs a 'spyl' run and a 'judge' run; got "
-                          f"{cfg.model!r} and {judge_cfg.model!r}.")
-  check_compatible(cfg, judge_cfg)
-  heads = tuple(judge_model.factor_classes(judge_cfg))
-  dynamic = judge_model.dynamic_factor_names(judge_cfg)
-  static_heads = judge_model.static_factor_names(judge_cfg)
   test = spyl.load_data(cfg, "test")
   labels = {name: np.asarray(test[name]) for name in heads}
   judge_variables, judge_accuracy = judge_eval.checked_judge(

@@ -280,8 +280,8 @@ MARKDOWN = {("skd", "results.json"): ("results.md", skd_results),
 
 
 def _spyl_headline(evaluation) -> str:
-  return _skd_headline(evaluation) + (
-      f", two-factor swaps {100 * evaluation.record['summary']['two_factor_swap']['joint']['mean']:.2f}%")
+  joint = evaluation.record["summary"]["two_factor_swap"]["joint"]["mean"]
+  return _skd_headline(evaluation) + f", two-factor swaps {100 * joint:.2f}%"
 
 
 def _skd_headline(evaluation) -> str:
