@@ -121,14 +121,14 @@ def main(argv=None) -> int:
       records.append({"model": name, "seed": seed, "train_s": train_s, **row})
       print(f"{name} seed {seed}: action {100 * row['action_acc']:.1f}%, swaps "
             f"{100 * row['swap_joint']:.1f}% ({train_s:.0f} s)", flush=True)
-  table = markdown(rows, step_s)
-  print("\n" + table)
-  if args.json:
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({"settings": {"steps": steps, "seeds": seeds,
-                                                  "device": str(jax.devices()[0])},
-                                     "records": records, "step_s": step_s, "table": table},
-                                    indent=1))
+      table = markdown(rows, step_s)
+      if args.json:  # after every run: an interrupted study keeps what it measured
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({"settings": {"steps": steps, "seeds": seeds,
+                                                      "device": str(jax.devices()[0])},
+                                         "records": records, "step_s": step_s,
+                                         "table": table}, indent=1))
+  print("\n" + markdown(rows, step_s))
   return 0
 
 
