@@ -11,9 +11,9 @@ from collections.abc import Mapping
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
+from koopjax.eval.batches import map_batches
 from koopjax.eval.evaluation import Evaluation
 from koopjax.eval.evaluation import EvaluationError
 from koopjax.eval.evaluation import Figure
@@ -43,11 +43,9 @@ def predict(variables, video: np.ndarray, cfg, batch_size: int = 256) -> dict[st
   """Per-factor probabilities (N, classes_f) of uint8 videos (N, T, H, W, C), in batches."""
   if len(video) == 0:
     raise ValueError("predict needs at least one video; got none.")
-  chunks = [jax.device_get(_video_probabilities(variables, jnp.asarray(video[i:i + batch_size]),
-                                                cfg=cfg))
-            for i in range(0, len(video), batch_size)]
-  return {name: np.concatenate([c[name] for c in chunks])
-          for name in judge_model.factor_classes(cfg)}
+  probs = map_batches(lambda v: _video_probabilities(variables, v, cfg=cfg), (video,),
+                      batch_size)
+  return {name: probs[name] for name in judge_model.factor_classes(cfg)}
 
 
 def accuracy(variables, data: Mapping[str, np.ndarray], cfg, batch_size: int = 256

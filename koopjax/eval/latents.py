@@ -7,25 +7,15 @@ import functools
 from typing import NamedTuple
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 import koopjax as kj
 from koopjax.eval import sampling
 from koopjax.eval import swaps
+from koopjax.eval.batches import map_batches
 from koopjax.eval.judge import check_compatible
 from koopjax.models import judge as judge_model
 from koopjax.models import skd
-
-
-def _padded_batches(x: np.ndarray, batch_size: int):
-  """Yields (batch padded to batch_size rows with zeros, number of real rows)."""
-  for start in range(0, len(x), batch_size):
-    chunk = x[start:start + batch_size]
-    n = len(chunk)
-    if n < batch_size:
-      chunk = np.concatenate([chunk, np.zeros((batch_size - n,) + chunk.shape[1:], chunk.dtype)])
-    yield chunk, n
 
 
 @functools.partial(jax.jit, static_argnames="cfg")
@@ -40,16 +30,12 @@ def _decode(variables, z, cfg):
 
 def encode_all(variables, video: np.ndarray, cfg, batch_size: int = 256) -> np.ndarray:
   """SKD latents (N, T, k) of uint8 videos (N, T, H, W, C), in batches."""
-  batch_size = min(batch_size, len(video))
-  return np.concatenate([np.asarray(_encode(variables, jnp.asarray(b), cfg=cfg))[:n]
-                         for b, n in _padded_batches(np.asarray(video), batch_size)])
+  return map_batches(lambda v: _encode(variables, v, cfg=cfg), (np.asarray(video),), batch_size)
 
 
 def decode_all(variables, z: np.ndarray, cfg, batch_size: int = 256) -> np.ndarray:
   """SKD decodings (N, T, H, W, C) of latents (N, T, k), in batches."""
-  batch_size = min(batch_size, len(z))
-  return np.concatenate([np.asarray(_decode(variables, jnp.asarray(b), cfg=cfg))[:n]
-                         for b, n in _padded_batches(np.asarray(z), batch_size)])
+  return map_batches(lambda b: _decode(variables, b, cfg=cfg), (np.asarray(z),), batch_size)
 
 
 @functools.partial(jax.jit, static_argnames=("skd_cfg", "judge_cfg"))
@@ -68,15 +54,12 @@ def make_latent_judge(skd_variables, skd_cfg, judge_variables, judge_cfg,
   check_compatible(skd_cfg, judge_cfg)
 
   def judge_latents(z: np.ndarray) -> dict[str, np.ndarray]:
-    z = np.asarray(z, np.float32)
-    size = max(1, min(batch_size, len(z)))
-    chunks = [jax.tree.map(lambda p, n=n: np.asarray(p)[:n],
-                           _decode_and_judge(skd_variables, judge_variables, jnp.asarray(b),
-                                             skd_cfg=skd_cfg, judge_cfg=judge_cfg))
-              for b, n in _padded_batches(z, size)]
-    return {name: np.concatenate([c[name] for c in chunks]) for name in heads}
+    probs = map_batches(lambda b: _decode_and_judge(skd_variables, judge_variables, b,
+                                                    skd_cfg=skd_cfg, judge_cfg=judge_cfg),
+                        (np.asarray(z, np.float32),), batch_size)
+    return {name: probs[name] for name in heads}  # the judge's head order (tree.map sorts)
 
-  heads = tuple(judge_model.factor_classes(judge_cfg))  # (jax.tree.map sorts dict keys)
+  heads = tuple(judge_model.factor_classes(judge_cfg))
   return judge_latents
 
 

@@ -76,10 +76,12 @@ def posterior_means(variables, video: np.ndarray, cfg, batch_size: int = 256):
 
 def judge_codes(variables, judge_variables, d: np.ndarray, s: np.ndarray, cfg, judge_cfg,
                 batch_size: int = 256) -> dict[str, np.ndarray]:
-  """The judge's probabilities on the decodings of codes (d, s), in batches."""
-  return map_batches(lambda d_, s_: _decode_and_judge(variables, judge_variables, d_, s_,
-                                                      cfg=cfg, judge_cfg=judge_cfg),
-                     (d, s), batch_size)
+  """The judge's probabilities on the decodings of codes (d, s), in batches (in the judge's
+  head order)."""
+  probs = map_batches(lambda d_, s_: _decode_and_judge(variables, judge_variables, d_, s_,
+                                                       cfg=cfg, judge_cfg=judge_cfg),
+                      (d, s), batch_size)
+  return {name: probs[name] for name in judge_model.factor_classes(judge_cfg)}
 
 
 def sampled_codes(variables, d: np.ndarray, s: np.ndarray, cfg, fix: str, seed: int):
