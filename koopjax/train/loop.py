@@ -13,6 +13,7 @@ import errno
 import json
 import pathlib
 import sys
+import tempfile
 import time
 from typing import Any
 
@@ -93,10 +94,10 @@ def prepare_workdir(workdir: str | pathlib.Path) -> pathlib.Path:
     raise NotADirectoryError(errno.ENOTDIR, "exists and is not a directory; expected a run "
                              "directory (new, or one to resume)", str(workdir))
   workdir.mkdir(parents=True, exist_ok=True)
-  probe = workdir / ".koopjax-write-check"
   try:
-    probe.write_bytes(b"")
-    probe.unlink()
+    # A file of this process's own: every process of a multi-host run probes the same folder.
+    with tempfile.NamedTemporaryFile(dir=workdir, prefix=".koopjax-write-check-"):
+      pass
   except OSError as error:
     raise OSError(error.errno, f"{error.strerror}; expected a writable run directory",
                   str(workdir)) from error
