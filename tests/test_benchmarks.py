@@ -143,3 +143,15 @@ def test_disentanglement_benchmark_numbers_and_table():
   assert "| SKD | 2 | 60.00 ± 14.14 |" in table and "| 0.150 |" in table
   assert set(disentanglement.MODELS) == {"SKD", "SPYL", "SPYL (w_contrastive=0)"}
   assert disentanglement.config("SPYL", 200, 1).warmup_steps == 10
+
+
+def test_disentanglement_benchmark_sprites_rows_share_one_frame_size():
+  rows = {name: disentanglement.config(name, 300, 2, "sprites", "/data/tfds")
+          for name in disentanglement.MODELS}
+  assert {cfg.name for cfg in rows.values()} == {"sprites_cpu", "spyl_sprites_cpu"}
+  for cfg in rows.values():
+    assert (cfg.dataset, cfg.image_size, cfg.steps, cfg.seed, cfg.data_dir) == (
+        "sprites", 32, 300, 2, "/data/tfds")
+  assert rows["SPYL (w_contrastive=0)"].w_contrastive == 0.0 and rows["SPYL"].w_contrastive == 1
+  with pytest.raises(SystemExit):
+    disentanglement.main(["--models", "SKD,SPYLL", "--quick"])

@@ -67,4 +67,11 @@ PRESETS = {
                                  steps=1500, warmup_steps=75, batch_size=32,
                                  learning_rate=2e-3, negatives=64, checkpoint_every=500,
                                  log_every=25),
+    # The same CPU network and schedule on Sprites, 2x2 average-pooled to 32x32 as SKD's
+    # `sprites_cpu`; needs `koopjax prepare sprites` and data_dir.
+    "spyl_sprites_cpu": SPYLConfig(name="spyl_sprites_cpu", dataset="sprites", image_size=32,
+                                   conv_dim=16, g_dim=64, rnn_size=64, s_dim=32, d_dim=8,
+                                   steps=1500, warmup_steps=75, batch_size=32,
+                                   learning_rate=2e-3, negatives=64, checkpoint_every=500,
+                                   log_every=25),
 }
