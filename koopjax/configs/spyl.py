@@ -53,25 +53,22 @@ def validate_spyl(cfg: SPYLConfig) -> None:
   require_one_of(cfg, "conv_impl", CONV_IMPLS)
 
 
+# A CPU schedule on the embedded synthetic videos (32x32): widths scaled down (conv 16, g 64,
+# rnn 64, s 32, d 8), bank 4 x 32 with the farthest half as negatives (the reference's 256 of
+# 512), contrastive terms after the first 5 % of the steps.
+_CPU = SPYLConfig(name="spyl_synthetic", dataset="synthetic", image_size=32, conv_dim=16,
+                  g_dim=64, rnn_size=64, s_dim=32, d_dim=8, steps=1500, warmup_steps=75,
+                  batch_size=32, learning_rate=2e-3, negatives=64, checkpoint_every=500,
+                  log_every=25)
+
 PRESETS = {
     # The reference's values: Adam 2e-3, batch 128, 1000 epochs of Sprites (70 steps each),
     # contrastive terms after 50 epochs; for an accelerator.
     "spyl_sprites": SPYLConfig(name="spyl_sprites", dataset="sprites", image_size=64,
                                steps=70_000, batch_size=128, learning_rate=2e-3,
                                checkpoint_every=2000, log_every=100),
-    # A CPU schedule on the embedded synthetic videos (32x32): widths scaled down (conv 16,
-    # g 64, rnn 64, s 32, d 8), bank 4 x 32 with the farthest half as negatives (the
-    # reference's 256 of 512), contrastive terms after the first 5 % of the steps.
-    "spyl_synthetic": SPYLConfig(name="spyl_synthetic", dataset="synthetic", image_size=32,
-                                 conv_dim=16, g_dim=64, rnn_size=64, s_dim=32, d_dim=8,
-                                 steps=1500, warmup_steps=75, batch_size=32,
-                                 learning_rate=2e-3, negatives=64, checkpoint_every=500,
-                                 log_every=25),
+    "spyl_synthetic": _CPU,
     # The same CPU network and schedule on Sprites, 2x2 average-pooled to 32x32 as SKD's
     # `sprites_cpu`; needs `koopjax prepare sprites` and data_dir.
-    "spyl_sprites_cpu": SPYLConfig(name="spyl_sprites_cpu", dataset="sprites", image_size=32,
-                                   conv_dim=16, g_dim=64, rnn_size=64, s_dim=32, d_dim=8,
-                                   steps=1500, warmup_steps=75, batch_size=32,
-                                   learning_rate=2e-3, negatives=64, checkpoint_every=500,
-                                   log_every=25),
+    "spyl_sprites_cpu": dataclasses.replace(_CPU, name="spyl_sprites_cpu", dataset="sprites"),
 }
